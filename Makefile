@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export COMPLIANCE_HOME ?= $(CURDIR)/compliance-data
+
+.PHONY: run test lint format bench install clean eval-corpus
+
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/compliance demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# The harness corpus is built outside the repository (EVAL_CACHE); see docs/benchmarks.md.
+EVAL_DIR ?= ../shared/eval
+EVAL_CACHE ?= $(abspath ../eval-cache)
+bench: $(STAMP)
+	$(PY) -m pytest -q tests -m slow -p no:cacheprovider || true
+	bash scripts/bench.sh "$(EVAL_DIR)" "$(EVAL_CACHE)"
+
+clean:
+	rm -rf $(VENV) compliance-data .pytest_cache .ruff_cache

@@ -1,0 +1,48 @@
+"""Wiring: settings -> store, catalogue index, policy, scanner (used by the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from compliance.settings import Settings
+
+
+@dataclass
+class App:
+    """The service's objects for one process, built lazily from :class:`Settings`."""
+
+    settings: Settings = field(default_factory=Settings.from_env)
+
+    @cached_property
+    def store(self):
+        from compliance.storage import Store
+
+        self.settings.ensure_dirs()
+        store = Store(self.settings.database_url)
+        store.create_all()
+        return store
+
+    @cached_property
+    def policy(self):
+        from compliance.policy import load_policy
+
+        return load_policy(self.settings.policy_path)
+
+    def catalogue(self):
+        """A fresh read view of the catalogue index (reflects the latest ingest)."""
+        from compliance.storage.index_files import CatalogueIndex
+
+        return CatalogueIndex(self.store, self.settings.index_dir)
+
+    def scanner(self, *, record: bool = True):
+        from compliance.pipeline.scan import Scanner
+
+        return Scanner(
+            store=self.store,
+            catalogue=self.catalogue(),
+            policy=self.policy,
+            max_duration_s=self.settings.max_duration_s,
+            max_bytes=self.settings.max_file_bytes,
+            record=record,
+        )

@@ -1,0 +1,9 @@
+"""Detectors: each turns what a scan computed into typed Evidence. None of them decides."""
+
+from compliance.detectors.base import Detector, ScanContext
+from compliance.detectors.remix import RemixDetector
+from compliance.detectors.reupload import ReuploadDetector
+
+DEFAULT_DETECTORS: tuple[type[Detector], ...] = (ReuploadDetector, RemixDetector)
+
+__all__ = ["DEFAULT_DETECTORS", "Detector", "RemixDetector", "ReuploadDetector", "ScanContext"]

@@ -1,0 +1,1 @@
+"""Pipelines: catalogue ingest and upload scans."""

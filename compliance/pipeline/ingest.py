@@ -1,0 +1,225 @@
+"""Catalogue ingest: decode, fingerprint, write an index segment, record it atomically.
+
+Work is done in batches. A batch becomes visible only when its segment file is written
+*and* the database transaction that records its tracks and the segment commits, so an
+interrupted ingest leaves the catalogue as it was after the last complete batch. Files
+already in the catalogue (same content hash) are skipped; unreadable files are reported
+and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compliance.errors import CatalogueError, ComplianceError, error_parts
+from compliance.storage.index_files import write_segment
+from fingerprints import chromaprint, landmarks
+from fingerprints.audio import content_hash, decode
+from fingerprints.errors import FingerprintError
+
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aiff", ".aif"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestItem:
+    """One file to ingest with the catalogue id it gets."""
+
+    path: Path
+    catalogue_id: str
+    title: str | None = None
+    artist: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """What happened to every file: ``added`` ids, ``skipped`` and ``failed`` entries as
+    ``(path, code, message)``."""
+
+    added: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def read_manifest(path: str | os.PathLike) -> list[IngestItem]:
+    """Read a manifest CSV with columns ``path,id`` and optional ``title,artist``.
+
+    Relative paths are resolved against the manifest's folder.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogueError(
+            f"cannot read manifest {path}: {exc}", code="manifest_unreadable"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    cols = set(reader.fieldnames or ())
+    if not {"path", "id"} <= cols:
+        raise CatalogueError(
+            f"manifest {path} needs the columns path,id (has: {', '.join(sorted(cols))})",
+            code="manifest_invalid",
+        )
+    items = []
+    for line, row in enumerate(reader, start=2):
+        p, cid = (row.get("path") or "").strip(), (row.get("id") or "").strip()
+        if not p or not cid:
+            raise CatalogueError(f"{path}:{line}: empty path or id", code="manifest_invalid")
+        fp = Path(p)
+        if not fp.is_absolute():
+            fp = path.parent / fp
+        items.append(IngestItem(fp, cid, (row.get("title") or None), (row.get("artist") or None)))
+    return items
+
+
+def expand_paths(paths: Iterable[str | os.PathLike]) -> list[IngestItem]:
+    """Files as given, folders walked for audio extensions; id = file name stem."""
+    items = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS:
+                    items.append(IngestItem(f, f.stem))
+        else:
+            items.append(IngestItem(p, p.stem))
+    return items
+
+
+@dataclass
+class _Pending:
+    item: IngestItem
+    content_hash: str
+    duration_s: float
+    landmarks: landmarks.Fingerprint
+    chromaprint: bytes
+
+
+def ingest(
+    items: Sequence[IngestItem],
+    *,
+    store,
+    index_dir: Path,
+    max_duration_s: float,
+    max_bytes: int,
+    added_by: str = "cli",
+    batch_size: int = 64,
+    progress: Callable[[IngestItem, str], None] | None = None,
+) -> IngestReport:
+    """Ingest catalogue files.
+
+    Parameters
+    ----------
+    items : sequence of IngestItem
+    store : compliance.storage.Store
+    index_dir : Path
+        Folder of the landmark index segments.
+    max_duration_s, max_bytes : float, int
+        Per-file limits; longer or larger files are reported as failed.
+    added_by : str
+        Provenance recorded on each catalogue row.
+    batch_size : int
+        Tracks per segment and per database transaction.
+    progress : callable, optional
+        Called as ``progress(item, outcome)`` after each file (``added``, ``skipped``,
+        ``failed``); ``added`` means fingerprinted, committed with its batch.
+    """
+    from compliance.storage import CatalogueTrackIn, SegmentIn
+
+    report = IngestReport()
+    seen_ids: set[str] = set()
+    seen_hashes: set[str] = set()
+    batch: list[_Pending] = []
+
+    def note(item: IngestItem, outcome: str) -> None:
+        if progress is not None:
+            progress(item, outcome)
+
+    def flush() -> None:
+        if not batch:
+            return
+        seg = write_segment(index_dir, {p.item.catalogue_id: p.landmarks for p in batch})
+        tracks = [
+            CatalogueTrackIn(
+                id=p.item.catalogue_id,
+                title=p.item.title,
+                artist=p.item.artist,
+                content_hash=p.content_hash,
+                source_path=str(p.item.path),
+                duration_s=p.duration_s,
+                added_by=added_by,
+            )
+            for p in batch
+        ]
+        segment = SegmentIn(
+            name=seg.name,
+            signal=landmarks.SIGNAL_NAME,
+            signal_version=landmarks.SIGNAL_VERSION,
+            track_ids=[t.id for t in tracks],
+            n_hashes=int(seg.hashes.shape[0]),
+        )
+        try:
+            store.ingest_catalogue(tracks, segment=segment)
+        except BaseException:
+            shutil.rmtree(Path(index_dir) / seg.name, ignore_errors=True)
+            raise
+        for p in batch:
+            store.put_signal(
+                p.content_hash,
+                chromaprint.SIGNAL_NAME,
+                chromaprint.SIGNAL_VERSION,
+                p.chromaprint,
+                {"duration_s": p.duration_s},
+            )
+            report.added.append(p.item.catalogue_id)
+        batch.clear()
+
+    for item in items:
+        try:
+            if item.catalogue_id in seen_ids or store.get_track(item.catalogue_id) is not None:
+                raise CatalogueError(
+                    f"catalogue id '{item.catalogue_id}' already exists",
+                    code="catalogue_duplicate_id",
+                )
+            if not item.path.exists():
+                raise CatalogueError(f"no such file: {item.path}", code="audio_not_found")
+            h = content_hash(item.path)
+            existing = store.find_track_by_hash(h)
+            if existing is not None or h in seen_hashes:
+                other = existing.id if existing is not None else "an earlier file of this run"
+                report.skipped.append(
+                    (str(item.path), "already_ingested", f"same audio as {other}")
+                )
+                note(item, "skipped")
+                continue
+            clip = decode(
+                item.path,
+                sample_rate=landmarks.SAMPLE_RATE,
+                max_duration_s=max_duration_s,
+                max_bytes=max_bytes,
+            )
+            if clip.duration_s < 1.0:
+                raise CatalogueError(
+                    f"{item.path}: only {clip.duration_s:.2f} s of audio", code="audio_too_short"
+                )
+            fp = landmarks.fingerprint(clip.samples)
+            cp = chromaprint.fingerprint(clip)
+        except (ComplianceError, FingerprintError) as exc:
+            report.failed.append((str(item.path), *error_parts(exc)))
+            note(item, "failed")
+            continue
+        seen_ids.add(item.catalogue_id)
+        seen_hashes.add(h)
+        batch.append(_Pending(item, h, clip.duration_s, fp, cp.astype("<u4").tobytes()))
+        note(item, "added")
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return report

@@ -1,0 +1,178 @@
+"""Scan one upload: decode once, run the detectors, let the policy decide, record it."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compliance.detectors import DEFAULT_DETECTORS, Detector, ScanContext
+from compliance.domain import Decision, Evidence, ReleaseMetadata
+from compliance.errors import ComplianceError, error_parts
+from fingerprints import chromaprint, landmarks
+from fingerprints.audio import content_hash, decode
+from fingerprints.errors import FingerprintError
+
+MIN_UPLOAD_S = 1.0
+
+
+@dataclass
+class ScanResult:
+    """The outcome for one file: a decision with its evidence, or an error."""
+
+    file: str
+    content_hash: str | None = None
+    decision: Decision | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    detectors: dict[str, str] = field(default_factory=dict)
+    error_code: str | None = None
+    error_message: str | None = None
+    scan_id: str | None = None
+    duration_s: float | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented ``compliance check --json`` object (docs/cli-json.md)."""
+        if not self.ok:
+            return {
+                "file": self.file,
+                "decision": None,
+                "error": {"code": self.error_code, "message": self.error_message},
+            }
+        assert self.decision is not None
+        return {
+            "file": self.file,
+            "decision": str(self.decision.verdict),
+            "policy": self.decision.policy_ref(),
+            "evidence": [e.to_dict() for e in self.evidence],
+            "rules_fired": [r.to_dict() for r in self.decision.rules_fired],
+            "detectors": dict(self.detectors),
+            "scan_id": self.scan_id,
+            "content_hash": self.content_hash,
+            "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
+        }
+
+
+class Scanner:
+    """Checks uploads against the catalogue under one policy.
+
+    Parameters
+    ----------
+    store : compliance.storage.Store
+    catalogue : compliance.storage.index_files.CatalogueIndex
+    policy : compliance.policy.Policy
+    detectors : sequence of Detector, optional
+    max_duration_s, max_bytes : float, int
+        Upload limits.
+    record : bool
+        Persist every decision in the store.
+    """
+
+    def __init__(
+        self,
+        *,
+        store,
+        catalogue,
+        policy,
+        detectors: list[Detector] | None = None,
+        max_duration_s: float = 1800.0,
+        max_bytes: int = 1 << 30,
+        record: bool = True,
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.policy = policy
+        self.detectors = detectors if detectors is not None else [d() for d in DEFAULT_DETECTORS]
+        self.max_duration_s = max_duration_s
+        self.max_bytes = max_bytes
+        self.record = record
+        self._cp_cache: dict[str, np.ndarray | None] = {}
+
+    def _chromaprint_of(self, catalogue_id: str) -> np.ndarray | None:
+        if catalogue_id not in self._cp_cache:
+            track = self.store.get_track(catalogue_id)
+            got = None
+            if track is not None:
+                got = self.store.get_signal(
+                    track.content_hash, chromaprint.SIGNAL_NAME, chromaprint.SIGNAL_VERSION
+                )
+            self._cp_cache[catalogue_id] = (
+                np.frombuffer(got[0], dtype="<u4").astype(np.uint32) if got else None
+            )
+        return self._cp_cache[catalogue_id]
+
+    def check(self, path: str | os.PathLike, metadata: ReleaseMetadata | None = None) -> ScanResult:
+        """Scan one file; content errors come back in the result, never raised."""
+        started = time.perf_counter()
+        result = ScanResult(file=str(path))
+        meta = metadata or ReleaseMetadata()
+        try:
+            clip = decode(
+                path,
+                sample_rate=landmarks.SAMPLE_RATE,
+                max_duration_s=self.max_duration_s,
+                max_bytes=self.max_bytes,
+            )
+            result.content_hash = content_hash(Path(path))
+            result.duration_s = clip.duration_s
+            if clip.duration_s < MIN_UPLOAD_S:
+                raise ComplianceError(
+                    f"only {clip.duration_s:.2f} s of audio (at least {MIN_UPLOAD_S} s needed)",
+                    code="audio_too_short",
+                )
+            ctx = ScanContext(
+                file=str(path),
+                clip=clip,
+                content_hash=result.content_hash,
+                metadata=meta,
+                search=self.catalogue.search,
+                chromaprint_of=self._chromaprint_of,
+            )
+            for det in self.detectors:
+                result.evidence.extend(det.run(ctx))
+                result.detectors[det.name] = det.version
+            result.decision = self.policy.evaluate(result.evidence, meta)
+        except (ComplianceError, FingerprintError, OSError) as exc:
+            result.error_code, result.error_message = error_parts(exc)
+            if isinstance(exc, OSError) and not isinstance(exc, FingerprintError):
+                result.error_code = "audio_unreadable"
+        result.elapsed_s = time.perf_counter() - started
+        if self.record and result.ok:
+            result.scan_id = self._record(result, meta)
+        return result
+
+    def _record(self, result: ScanResult, meta: ReleaseMetadata) -> str:
+        from compliance.storage import ScanRecord
+
+        d = result.decision
+        assert d is not None
+        return self.store.record_scan(
+            ScanRecord(
+                id=None,
+                file=result.file,
+                content_hash=result.content_hash or "",
+                decision=str(d.verdict),
+                policy_id=d.policy_id,
+                policy_version=d.policy_version,
+                policy_hash=d.policy_hash,
+                evidence=[e.to_dict() for e in result.evidence],
+                rules_fired=[r.to_dict() for r in d.rules_fired],
+                detectors=dict(result.detectors),
+                thresholds=self.policy.thresholds(),
+                release_metadata={
+                    "title": meta.title,
+                    "artist": meta.artist,
+                    "account_id": meta.account_id,
+                    "licences": list(meta.licences),
+                },
+                created_at=None,
+            )
+        )

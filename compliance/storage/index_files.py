@@ -1,0 +1,90 @@
+"""The catalogue's landmark index on disk, kept consistent with the database.
+
+Segments are written to ``index_dir`` first and become live only when the database
+records them together with their catalogue rows (one transaction). Folders that the
+database does not know are leftovers of an interrupted ingest and are removed by
+:meth:`CatalogueIndex.collect_garbage`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from compliance.detectors.base import CatalogueMatch
+from fingerprints import landmarks
+from fingerprints.align import search
+from fingerprints.index.landmark_index import LandmarkIndex, Segment
+
+
+class CatalogueIndex:
+    """Read side: the live segments, restricted to catalogue entries that are enabled.
+
+    Parameters
+    ----------
+    store : compliance.storage.Store
+    index_dir : Path
+    """
+
+    def __init__(self, store, index_dir: Path) -> None:
+        self.store = store
+        self.index_dir = Path(index_dir)
+        names = [
+            s.name for s in store.list_segments(landmarks.SIGNAL_NAME, landmarks.SIGNAL_VERSION)
+        ]
+        self.index = LandmarkIndex.open(self.index_dir, names)
+        self.active = store.active_track_ids()
+        self._durations = self.index.durations_s
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def search(self, samples: np.ndarray, *, top_k: int = 20) -> list[CatalogueMatch]:
+        """Aligned matches of a clip at 11025 Hz against enabled catalogue tracks."""
+        out = []
+        for m in search(self.index, samples, top_k=top_k):
+            cid = self.index.track_ids[m.track]
+            if cid in self.active:
+                out.append(CatalogueMatch(cid, float(self._durations[m.track]), m))
+        return out
+
+    def stats(self) -> dict[str, float]:
+        hours = float(self._durations.sum()) / 3600.0
+        return {
+            "tracks": len(self.index),
+            "hashes": self.index.n_hashes,
+            "bytes": self.index.nbytes(),
+            "hours": hours,
+            "bytes_per_hour": self.index.nbytes() / hours if hours else 0.0,
+        }
+
+
+def write_segment(index_dir: Path, fingerprints: Mapping[str, landmarks.Fingerprint]) -> Segment:
+    """Build and atomically save a segment; it is not live until the store records it."""
+    seg = Segment.build(fingerprints)
+    seg.save(index_dir)
+    return seg
+
+
+def collect_garbage(store, index_dir: Path, *, min_age_s: float = 3600.0) -> list[str]:
+    """Remove segment folders unknown to the database and older than ``min_age_s``.
+
+    Returns the removed folder names.
+    """
+    index_dir = Path(index_dir)
+    if not index_dir.is_dir():
+        return []
+    known = {s.name for s in store.list_segments(landmarks.SIGNAL_NAME, landmarks.SIGNAL_VERSION)}
+    removed = []
+    now = time.time()
+    for p in index_dir.iterdir():
+        if not p.is_dir() or p.name in known:
+            continue
+        if now - p.stat().st_mtime >= min_age_s:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p.name)
+    return removed

@@ -1,0 +1,28 @@
+"""Errors of the audio library, each with a stable machine-readable code."""
+
+from __future__ import annotations
+
+
+class FingerprintError(Exception):
+    """Base error: ``code`` is stable and documented; ``message`` is for people."""
+
+    code = "fingerprint_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+class AudioError(FingerprintError):
+    """Input audio that cannot be used.
+
+    Codes: ``audio_not_found``, ``audio_unreadable``, ``audio_empty``, ``audio_too_large``,
+    ``audio_too_long``, ``audio_decode_failed``, ``audio_timeout``.
+    """
+
+    code = "audio_error"

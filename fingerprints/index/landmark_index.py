@@ -1,0 +1,285 @@
+"""Inverted index of landmark hashes: hash -> (track, anchor frame).
+
+The index is a list of immutable *segments*. A segment holds the postings of a batch of
+tracks as three parallel arrays sorted by hash, stored as ``.npy`` files in a folder of
+its own and memory-mapped on load, so opening an index costs almost nothing. Adding
+tracks writes a new segment (to a temporary folder, renamed into place atomically);
+segments are never modified. Which segments are live is decided by the caller (the
+service records segment names in its database in the same transaction as the catalogue
+rows), so a crash mid-write leaves at most an orphan folder, never a half index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fingerprints.landmarks import HASH_BITS, SIGNAL_NAME, SIGNAL_VERSION, Fingerprint
+
+FORMAT_VERSION = 1
+_ARRAYS = ("hashes", "tracks", "times", "pitches")
+
+
+def _pitches(fp: Fingerprint) -> np.ndarray:
+    if fp.pitches is None:
+        return np.zeros(fp.hashes.shape[0], np.uint16)
+    return np.asarray(fp.pitches, dtype=np.uint16)
+
+
+@dataclass(frozen=True, slots=True)
+class Postings:
+    """Lookup result; parallel arrays of shape (h,).
+
+    ``query_index`` points into the looked-up hash array, ``track`` is the global track
+    number (see :attr:`LandmarkIndex.track_ids`), ``time`` the catalogue anchor frame,
+    ``pitch`` the catalogue anchor log-frequency code (see
+    :func:`fingerprints.landmarks.encode_pitch`).
+    """
+
+    query_index: np.ndarray
+    track: np.ndarray
+    time: np.ndarray
+    pitch: np.ndarray
+
+
+class Segment:
+    """One immutable batch of tracks.
+
+    Parameters
+    ----------
+    hashes, tracks, times : ndarray of uint32, shape (m,)
+        Postings sorted by hash; ``tracks`` are local numbers into ``track_ids``.
+    pitches : ndarray of uint16, shape (m,)
+        Anchor log-frequency codes.
+    track_ids : list of str
+        Catalogue ids of the tracks in this segment.
+    durations_s : list of float
+        Track durations, seconds.
+    name : str
+        Folder name of the segment.
+    """
+
+    def __init__(
+        self,
+        hashes: np.ndarray,
+        tracks: np.ndarray,
+        times: np.ndarray,
+        pitches: np.ndarray,
+        track_ids: list[str],
+        durations_s: list[float],
+        name: str,
+    ) -> None:
+        self.hashes = hashes
+        self.tracks = tracks
+        self.times = times
+        self.pitches = pitches
+        self.track_ids = track_ids
+        self.durations_s = durations_s
+        self.name = name
+
+    @classmethod
+    def build(cls, fingerprints: Mapping[str, Fingerprint], *, name: str | None = None) -> Segment:
+        """Build a segment from catalogue fingerprints keyed by catalogue id."""
+        ids = list(fingerprints)
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate track id in one segment")
+        hashes = [fingerprints[i].hashes for i in ids]
+        times = [fingerprints[i].times for i in ids]
+        pitches = [_pitches(fingerprints[i]) for i in ids]
+        tracks = [np.full(h.shape[0], n, np.uint32) for n, h in enumerate(hashes)]
+        all_h = np.concatenate(hashes) if hashes else np.empty(0, np.uint32)
+        order = np.argsort(all_h, kind="stable")
+        return cls(
+            hashes=all_h[order].astype(np.uint32),
+            tracks=(np.concatenate(tracks) if tracks else np.empty(0, np.uint32))[order],
+            times=(np.concatenate(times) if times else np.empty(0, np.uint32))[order].astype(
+                np.uint32
+            ),
+            pitches=(np.concatenate(pitches) if pitches else np.empty(0, np.uint16))[order],
+            track_ids=ids,
+            durations_s=[float(fingerprints[i].duration_s) for i in ids],
+            name=name or f"seg-{uuid.uuid4().hex[:16]}",
+        )
+
+    def save(self, root: str | os.PathLike) -> Path:
+        """Write to ``root/name`` atomically (temporary folder, fsync, rename)."""
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        final = root / self.name
+        if final.exists():
+            raise FileExistsError(f"segment {final} already exists")
+        tmp = root / f".tmp-{self.name}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            for key in _ARRAYS:
+                with open(tmp / f"{key}.npy", "wb") as fh:
+                    np.save(fh, getattr(self, key))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            meta = {
+                "format": FORMAT_VERSION,
+                "signal": SIGNAL_NAME,
+                "signal_version": SIGNAL_VERSION,
+                "track_ids": self.track_ids,
+                "durations_s": self.durations_s,
+                "n_hashes": int(self.hashes.shape[0]),
+            }
+            with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
+                json.dump(meta, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, mmap: bool = True) -> Segment:
+        """Open a saved segment (memory-mapped by default)."""
+        path = Path(path)
+        with open(path / "meta.json", encoding="utf-8") as fh:
+            meta = json.load(fh)
+        if meta.get("format") != FORMAT_VERSION or meta.get("signal_version") != SIGNAL_VERSION:
+            raise ValueError(
+                f"segment {path.name} has format {meta.get('format')} / signal version "
+                f"{meta.get('signal_version')}; this build reads {FORMAT_VERSION} / "
+                f"{SIGNAL_VERSION}: re-ingest the catalogue"
+            )
+        mode = "r" if mmap else None
+        arrays = {k: np.load(path / f"{k}.npy", mmap_mode=mode) for k in _ARRAYS}
+        return cls(
+            arrays["hashes"], arrays["tracks"], arrays["times"], arrays["pitches"],
+            list(meta["track_ids"]), list(meta["durations_s"]), path.name,
+        )  # fmt: skip
+
+    def nbytes(self) -> int:
+        return int(sum(getattr(self, k).nbytes for k in _ARRAYS))
+
+
+class LandmarkIndex:
+    """The union of segments, with global track numbers.
+
+    Attributes
+    ----------
+    track_ids : list of str
+        Catalogue id of each global track number.
+    durations_s : ndarray of float, shape (n_tracks,)
+    """
+
+    def __init__(self, segments: Iterable[Segment] = ()) -> None:
+        self.segments: list[Segment] = []
+        self._bases: list[int] = []
+        self.track_ids: list[str] = []
+        self._durations: list[float] = []
+        for seg in segments:
+            self.add_segment(seg)
+
+    def add_segment(self, segment: Segment) -> None:
+        """Make a built or loaded segment searchable."""
+        self._bases.append(len(self.track_ids))
+        self.segments.append(segment)
+        self.track_ids.extend(segment.track_ids)
+        self._durations.extend(segment.durations_s)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike, names: Iterable[str]) -> LandmarkIndex:
+        """Open the named segments under ``root``."""
+        return cls(Segment.load(Path(root) / n) for n in names)
+
+    @property
+    def durations_s(self) -> np.ndarray:
+        return np.asarray(self._durations, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
+
+    @property
+    def n_hashes(self) -> int:
+        return sum(int(s.hashes.shape[0]) for s in self.segments)
+
+    def nbytes(self) -> int:
+        return sum(s.nbytes() for s in self.segments)
+
+    def lookup(self, hashes: np.ndarray, *, max_bucket: int | None = None) -> Postings:
+        """All postings of the given hashes.
+
+        Parameters
+        ----------
+        hashes : ndarray of uint32, shape (q,)
+        max_bucket : int, optional
+            Hashes with more postings than this in a segment are skipped there (such
+            "stop hashes" come from drones and repeated notes and carry little
+            identity). Default: :func:`stop_bucket_size` of the segment.
+        """
+        hashes = np.asarray(hashes, dtype=np.uint32)
+        qi, tr, tm, pc = [], [], [], []
+        for base, seg in zip(self._bases, self.segments, strict=True):
+            lo = np.searchsorted(seg.hashes, hashes, side="left")
+            hi = np.searchsorted(seg.hashes, hashes, side="right")
+            counts = hi - lo
+            cap = max_bucket if max_bucket is not None else stop_bucket_size(seg.hashes.shape[0])
+            counts[counts > cap] = 0
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            q = np.repeat(np.arange(hashes.shape[0]), counts)
+            starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+            pos = np.arange(total) + starts
+            qi.append(q)
+            tr.append(np.asarray(seg.tracks[pos], dtype=np.int64) + base)
+            tm.append(np.asarray(seg.times[pos], dtype=np.int64))
+            pc.append(np.asarray(seg.pitches[pos], dtype=np.uint16))
+        if not qi:
+            e = np.empty(0, np.int64)
+            return Postings(e, e, e, np.empty(0, np.uint16))
+        return Postings(
+            np.concatenate(qi), np.concatenate(tr), np.concatenate(tm), np.concatenate(pc)
+        )
+
+
+def stop_bucket_size(n_postings: int) -> int:
+    """Largest bucket kept for a segment of ``n_postings``: 64, or 32 times the mean
+    bucket of a uniform hash distribution, whichever is larger."""
+    return max(64, int(np.ceil(32 * n_postings / (1 << HASH_BITS))))
+
+
+class BruteForceIndex:
+    """The slow, obviously correct reference for :class:`LandmarkIndex` (tests only)."""
+
+    def __init__(self, fingerprints: Mapping[str, Fingerprint]) -> None:
+        self.track_ids = list(fingerprints)
+        self._fps = [fingerprints[i] for i in self.track_ids]
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
+
+    def lookup(self, hashes: np.ndarray, *, max_bucket: int | None = None) -> Postings:
+        n = sum(int(fp.hashes.shape[0]) for fp in self._fps)
+        cap = max_bucket if max_bucket is not None else stop_bucket_size(n)
+        rows = []
+        for q, h in enumerate(np.asarray(hashes, dtype=np.uint32).tolist()):
+            found = [
+                (q, t, int(time), int(pitch))
+                for t, fp in enumerate(self._fps)
+                for hh, time, pitch in zip(
+                    fp.hashes.tolist(), fp.times.tolist(), _pitches(fp).tolist(), strict=True
+                )
+                if hh == h
+            ]
+            if len(found) <= cap:
+                rows.extend(found)
+        cols = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+        return Postings(
+            np.asarray(cols[0], np.int64),
+            np.asarray(cols[1], np.int64),
+            np.asarray(cols[2], np.int64),
+            np.asarray(cols[3], np.uint16),
+        )

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make bench: builds the development corpus (once, outside the repository) and scores the
+# `compliance` CLI on it with the shared harness. Figures go to docs/benchmarks.md by hand,
+# with this command. Usage: scripts/bench.sh EVAL_DIR EVAL_CACHE [KINDS]
+set -euo pipefail
+eval_dir=$(cd "${1:-../shared/eval}" && pwd)
+cache=${2:-$(cd .. && pwd)/eval-cache}
+kinds=${3:-duplicate,remix,negative}
+repo=$(pwd)
+mkdir -p "$cache/results"
+corpus="$cache/corpus/dev"
+if [ ! -f "$corpus/build_info.json" ]; then
+  echo "bench: building the development corpus in $corpus (about 11 minutes, a few GB)"
+  ( cd "$eval_dir" && bash setup.sh && EVAL_CACHE="$cache" python3 build_corpus.py --split dev --out "$corpus" )
+fi
+export COMPLIANCE_BIN="$repo/.venv/bin/compliance"
+S="python3 adapters/compliance_shim.py"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out="$cache/results/compliance_${kinds//,/_}_$stamp.json"
+cd "$eval_dir"
+python3 score.py --corpus "$corpus" \
+  --cmd-index "$S index --catalogue {catalogue} --state {state}" \
+  --cmd-query "$S query --queries {queries} --out {out} --state {state}" \
+  --kinds "$kinds" --out "$out"
+echo "bench: results in $out"

@@ -1,0 +1,189 @@
+"""Landmark extraction, hashing, the inverted index (against a brute-force oracle) and
+alignment, on signals with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compliance.synth import synth_piece
+from fingerprints import landmarks as L
+from fingerprints.align import search
+from fingerprints.index.landmark_index import BruteForceIndex, LandmarkIndex, Segment
+
+SR = L.SAMPLE_RATE
+
+
+def test_peak_of_a_pure_tone_is_at_its_log_frequency():
+    t = np.arange(3 * SR) / SR
+    f = 1234.5
+    peaks = L.extract_peaks(0.5 * np.sin(2 * np.pi * f * t))
+    assert len(peaks) > 0
+    expected = 12 * np.log2(f / L.F_REF_HZ)
+    assert np.median(np.abs(peaks.p - expected)) < 0.1
+
+
+def test_silence_and_near_silence_give_no_peaks():
+    rng = np.random.default_rng(0)
+    assert len(L.extract_peaks(np.zeros(5 * SR, np.float32))) == 0
+    assert len(L.extract_peaks(1e-5 * rng.standard_normal(5 * SR))) == 0
+
+
+def test_quantise_ranges_and_inverse_of_anchor_bucket():
+    p1 = np.array([0.0, 10.26, 63.0, -0.1, 20.0])
+    dp = np.array([0.0, -11.9, 11.9, 0.0, 12.5])
+    dt = np.array([1.0, 63.0, 10.4, 5.0, 5.0])
+    h, valid = L.quantise(p1, dp, dt)
+    assert valid.tolist() == [True, True, True, False, False]
+    centres = L.anchor_position(h[valid])
+    assert np.all(np.abs(centres - p1[valid]) <= L.P1_STEP / 2 + 1e-6)
+    assert h.dtype == np.uint32 and int(h.max()) < (1 << L.HASH_BITS)
+
+
+def test_hypothesis_grid_contains_identity_first_and_the_three_lines():
+    hyps = L.query_hypotheses()
+    assert hyps[0] == L.Hypothesis(0.0, 1.0)
+    assert len(set(hyps)) == len(hyps)
+    assert any(
+        abs(h.scale - 1.04) < 1e-9 and abs(h.shift - 12 * np.log2(1.04)) < 1e-3 for h in hyps
+    )
+    assert any(h.scale == 1.0 and abs(h.shift - 2.0) < 1e-9 for h in hyps)
+    assert any(h.shift == 0.0 and abs(h.scale - 0.9) < 1e-9 for h in hyps)
+
+
+def _random_fp(rng, n, n_frames=3000):
+    h = rng.integers(0, 1 << 12, size=n).astype(np.uint32)  # small space: many collisions
+    t = np.sort(rng.integers(0, n_frames, size=n)).astype(np.uint32)
+    return L.Fingerprint(h, t, n_frames)
+
+
+@pytest.mark.parametrize("max_bucket", [None, 3])
+def test_index_lookup_equals_brute_force(max_bucket):
+    rng = np.random.default_rng(42)
+    fps = {f"t{i}": _random_fp(rng, int(rng.integers(50, 400))) for i in range(7)}
+    index = LandmarkIndex([Segment.build(fps)])
+    oracle = BruteForceIndex(fps)
+    q = rng.integers(0, 1 << 12, size=300).astype(np.uint32)
+    a = index.lookup(q, max_bucket=max_bucket)
+    b = oracle.lookup(q, max_bucket=max_bucket)
+
+    def triples(p):
+        return sorted(zip(p.query_index.tolist(), p.track.tolist(), p.time.tolist(), strict=True))
+
+    assert triples(a) == triples(b)
+    assert len(triples(a)) > 0
+
+
+def test_several_segments_number_tracks_globally(tmp_path):
+    rng = np.random.default_rng(1)
+    fps1 = {"a": _random_fp(rng, 200), "b": _random_fp(rng, 200)}
+    fps2 = {"c": _random_fp(rng, 200)}
+    for fps in (fps1, fps2):
+        Segment.build(fps).save(tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    index = LandmarkIndex.open(tmp_path, names)
+    oracle = BruteForceIndex({**fps1, **fps2} if names[0] == Segment.build(fps1).name else {})
+    assert sorted(index.track_ids) == ["a", "b", "c"]
+    q = fps2["c"].hashes[:50]
+    hits = index.lookup(q, max_bucket=10_000)
+    got = {index.track_ids[t] for t in hits.track.tolist()}
+    assert "c" in got
+    del oracle
+
+
+def test_segment_save_is_atomic_and_load_roundtrips(tmp_path):
+    rng = np.random.default_rng(2)
+    seg = Segment.build({"x": _random_fp(rng, 100)})
+    seg.save(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [seg.name]
+    loaded = Segment.load(tmp_path / seg.name)
+    assert loaded.track_ids == ["x"]
+    assert np.array_equal(np.asarray(loaded.hashes), seg.hashes)
+    with pytest.raises(FileExistsError):
+        seg.save(tmp_path)
+
+
+def test_segment_of_another_signal_version_is_refused(tmp_path):
+    import json
+
+    rng = np.random.default_rng(3)
+    seg = Segment.build({"x": _random_fp(rng, 10)})
+    path = seg.save(tmp_path)
+    meta = json.loads((path / "meta.json").read_text())
+    meta["signal_version"] = "0"
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="re-ingest"):
+        Segment.load(path)
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    pieces = {f"p{i}": synth_piece(10 + i, 30.0, sample_rate=SR) for i in range(4)}
+    fps = {k: L.fingerprint(v) for k, v in pieces.items()}
+    return pieces, LandmarkIndex([Segment.build(fps)]), fps
+
+
+def _resample(y, ratio):
+    import soxr
+
+    return soxr.resample(y, SR * ratio, SR).astype(np.float32)
+
+
+def test_excerpt_is_found_with_both_offsets(catalogue):
+    pieces, index, _ = catalogue
+    q = pieces["p2"][int(8.0 * SR) : int(20.0 * SR)]
+    m = search(index, q)
+    assert index.track_ids[m[0].track] == "p2"
+    assert abs(m[0].catalogue_start_s - m[0].query_start_s - 8.0) < 0.1
+    assert m[0].matched_s > 10.0
+    assert abs(m[0].speed_ratio - 1.0) < 0.005
+    assert abs(m[0].pitch_shift_semitones) < 0.15
+
+
+def test_brute_force_and_index_give_the_same_best_match(catalogue):
+    pieces, index, fps = catalogue
+    q = pieces["p1"][int(3.0 * SR) : int(13.0 * SR)]
+    a = search(index, q)[0]
+    b = search(BruteForceIndex(fps), q)[0]
+    assert index.track_ids[a.track] == "p1" and b.track == a.track
+    assert a.inliers == b.inliers
+
+
+@pytest.mark.parametrize("ratio", [0.95, 1.04])
+def test_speed_change_is_found_and_measured(catalogue, ratio):
+    pieces, index, _ = catalogue
+    q = _resample(pieces["p3"][5 * SR : 25 * SR], ratio)
+    m = search(index, q)[0]
+    assert index.track_ids[m.track] == "p3"
+    assert abs(m.speed_ratio - ratio) < 0.01
+    assert abs(m.pitch_shift_semitones - 12 * np.log2(ratio)) < 0.25
+
+
+def test_pitch_shift_is_found_and_measured(catalogue):
+    import librosa
+
+    pieces, index, _ = catalogue
+    q = librosa.effects.pitch_shift(pieces["p0"][: 20 * SR], sr=SR, n_steps=-2.0)
+    m = search(index, q)[0]
+    assert index.track_ids[m.track] == "p0"
+    assert abs(m.pitch_shift_semitones + 2.0) < 0.25
+    assert abs(m.speed_ratio - 1.0) < 0.01
+
+
+def test_time_stretch_is_found_and_measured(catalogue):
+    import librosa
+
+    pieces, index, _ = catalogue
+    q = librosa.effects.time_stretch(pieces["p1"][: 20 * SR], rate=1.08)
+    m = search(index, q)[0]
+    assert index.track_ids[m.track] == "p1"
+    assert abs(m.speed_ratio - 1.08) < 0.015
+    assert abs(m.pitch_shift_semitones) < 0.25
+
+
+def test_unrelated_piece_aligns_weakly(catalogue):
+    _, index, _ = catalogue
+    other = synth_piece(999, 20.0, sample_rate=SR)
+    m = search(index, other)
+    best_true = search(index, catalogue[0]["p0"][: 20 * SR])[0].inliers
+    assert not m or m[0].inliers < 0.1 * best_true
