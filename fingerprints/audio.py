@@ -218,14 +218,16 @@ def encode(
         Hz of ``samples``.
     codec : {"mp3", "ogg", "opus", "aac", "m4a", "flac"}
     bitrate : str
-        ffmpeg bitrate (ignored for FLAC).
+        ffmpeg bitrate (ignored for FLAC; Vorbis uses quality 4, about 128 kbps).
     """
     if codec not in _CODECS:
         raise ValueError(f"unknown codec {codec!r}; one of {sorted(_CODECS)}")
     pcm = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0).astype("<f4").tobytes()
     cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(sample_rate),
            "-ac", "1", "-i", "-", *_CODECS[codec]]  # fmt: skip
-    if codec != "flac":
+    if codec == "ogg":
+        cmd += ["-q:a", "4"]  # libvorbis refuses many bitrate/rate pairs; quality mode always works
+    elif codec != "flac":
         cmd += ["-b:a", bitrate]
     if codec == "opus":
         cmd += ["-ar", "48000"]

@@ -183,13 +183,9 @@ def ingest(
 
     for item in items:
         try:
-            if item.catalogue_id in seen_ids or store.get_track(item.catalogue_id) is not None:
-                raise CatalogueError(
-                    f"catalogue id '{item.catalogue_id}' already exists",
-                    code="catalogue_duplicate_id",
-                )
-            if not item.path.exists():
-                raise CatalogueError(f"no such file: {item.path}", code="audio_not_found")
+            if not item.path.is_file():
+                code = "audio_unreadable" if item.path.exists() else "audio_not_found"
+                raise CatalogueError(f"not a readable file: {item.path}", code=code)
             h = content_hash(item.path)
             existing = store.find_track_by_hash(h)
             if existing is not None or h in seen_hashes:
@@ -199,6 +195,11 @@ def ingest(
                 )
                 note(item, "skipped")
                 continue
+            if item.catalogue_id in seen_ids or store.get_track(item.catalogue_id) is not None:
+                raise CatalogueError(
+                    f"catalogue id '{item.catalogue_id}' already exists for other audio",
+                    code="catalogue_duplicate_id",
+                )
             clip = decode(
                 item.path,
                 sample_rate=landmarks.SAMPLE_RATE,

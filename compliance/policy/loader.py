@@ -76,13 +76,15 @@ def parse_policy_text(text: str, *, source: str = "<policy>") -> tuple[PolicyDoc
     try:
         doc = PolicyDoc.model_validate(data)
     except ValidationError as exc:
-        lines = []
+        lines: list[str] = []
         for err in exc.errors():
-            loc = tuple(err["loc"])
+            loc = tuple(p for p in err["loc"] if "[" not in str(p))
             node = _node_at(root, loc)
             line = node.start_mark.line + 1 if node is not None else 1
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}:{line}: {_loc_text(loc)}: {msg}")
+            text = f"{source}:{line}: {_loc_text(loc)}: {msg}"
+            if text not in lines:
+                lines.append(text)
         raise PolicyError("\n".join(lines)) from None
     return doc, canonical_hash(data)
 
