@@ -1,11 +1,11 @@
 """Alignment of landmark hits: offset votes, then a robust line fit per candidate.
 
-A hit says "query anchor at ``t_q`` has the same hash as catalogue anchor at ``t_c``".
-Hits of a true match satisfy ``t_c = slope * t_q + intercept`` for one hypothesis of the
-query's transformation; chance hits do not. Candidates are found by a coarse vote over
-(track, hypothesis, offset bin), then each candidate is confirmed by a Hough search over
-a small grid of residual slopes and a least-squares fit on the inliers. A hit without
-an alignment is not evidence: the count of aligned inliers is the score.
+A hit says "upload anchor at ``t_q`` has the same hash as catalogue anchor at ``t_c``".
+Hits of a true match satisfy ``t_c = s * t_q + c`` for one time scale ``s`` (the speed
+ratio) and share one pitch shift; chance hits do not. Candidates are found by a coarse
+vote over (track, scale bin, pitch bin, offset bin), then each candidate is confirmed by
+a Hough search over residual slopes and a least-squares fit on the inliers. A hit
+without an alignment is not evidence: the count of aligned upload anchors is the score.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fingerprints.index.landmark_index import Postings
-from fingerprints.landmarks import FRAME_S, QueryHashes, decode_pitch
+from fingerprints.landmarks import FRAME_S, Triplets, decode_pitch, query_triplets
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +36,6 @@ class LandmarkMatch:
         Upload tempo over catalogue tempo (> 1: the upload plays faster).
     pitch_shift_semitones : float
         Upload pitch minus catalogue pitch, semitones.
-    hypothesis : int
-        Index of the query hypothesis that aligned.
     """
 
     track: int
@@ -48,7 +46,6 @@ class LandmarkMatch:
     catalogue_end_s: float
     speed_ratio: float
     pitch_shift_semitones: float
-    hypothesis: int
 
     @property
     def matched_s(self) -> float:
@@ -56,80 +53,96 @@ class LandmarkMatch:
 
 
 def align(
-    query: QueryHashes,
+    query: Triplets,
     hits: Postings,
     *,
     top_k: int = 20,
-    bin_frames: int = 16,
-    slope_range: float = 0.016,
-    slope_step: float = 0.001,
+    bin_frames: int = 12,
+    scale_range: tuple[float, float] = (0.85, 1.18),
+    scale_step: float = 0.02,
+    max_pitch: float = 2.6,
+    pitch_bin: float = 1.0,
     tolerance_frames: float = 2.0,
+    pitch_tolerance: float = 0.35,
     max_gap_s: float = 4.0,
     min_inliers: int = 4,
 ) -> list[LandmarkMatch]:
-    """Turn raw postings into aligned matches, best first (one per track).
+    """Align landmark hits (see :mod:`fingerprints.landmarks`), best first, one per track.
+
+    Each hit carries its own estimates of the time scale (catalogue span over upload
+    span) and of the pitch shift (upload anchor minus catalogue anchor). Hits vote on
+    (track, scale bin, pitch bin, offset bin), each in its own scale bin and the two
+    neighbours; the best cells are confirmed by a Hough search over residual slopes and
+    a least-squares line, keeping hits whose pitch shift agrees.
 
     Parameters
     ----------
-    query : QueryHashes
-        The query, as hashed under its hypotheses.
-    hits : Postings
-        ``index.lookup(query.hashes)``.
+    query : Triplets
+        The upload's triplets (``hits = index.lookup(query.hashes)``).
+    scale_range, scale_step : float
+        Catalogue-over-upload time scales considered, and the log step of their bins.
+    max_pitch, pitch_bin : float
+        Largest |pitch shift| considered and the vote bin, semitones.
+    pitch_tolerance : float
+        Inliers' pitch shift must be within this of the match's median, semitones.
     top_k : int
-        Number of tracks kept after the coarse vote and confirmed by fitting.
+        Tracks confirmed by fitting.
     bin_frames : int
         Width of the coarse offset bins, frames.
-    slope_range, slope_step : float
-        Residual time-scale search around each hypothesis' scale.
     tolerance_frames : float
         Largest distance of an inlier from the fitted line, frames.
     max_gap_s : float
-        Inliers further apart than this (in upload time) start a new span; the span
-        with the most inliers is reported.
+        Inliers further apart than this (upload time) start a new span; the span with the
+        most inliers is reported.
     min_inliers : int
-        Candidates with fewer aligned hits are dropped.
+        Candidates with fewer aligned anchors are dropped.
     """
     if hits.query_index.size == 0:
         return []
-    hyp = query.hypothesis[hits.query_index].astype(np.int64)
-    t_s = query.t_scaled[hits.query_index].astype(np.float64)
-    offset = hits.time.astype(np.float64) - t_s
-    n_hyp = len(query.hypotheses)
-    cand_key = hits.track * n_hyp + hyp
-    obin = np.floor(offset / bin_frames).astype(np.int64)
-    shift = 1 << 22
-    vote_key = (cand_key << 24) | (obin + shift)
-    uniq, counts = np.unique(vote_key, return_counts=True)
-    # Smooth: a bin plus its right neighbour (a line drifting across a bin edge).
-    nxt = np.zeros_like(counts)
-    adjacent = np.flatnonzero(uniq[1:] == uniq[:-1] + 1)
-    nxt[adjacent] = counts[adjacent + 1]
-    score = counts + nxt
-    ckey = uniq >> 24
-    bins = (uniq & ((1 << 24) - 1)) - shift
-    track = ckey // n_hyp
-    # Best bin per track, then the top_k tracks.
-    order = np.lexsort((-score, track))
+    qi = hits.query_index
+    tq = query.times[qi].astype(np.float64)
+    tc = hits.time.astype(np.float64)
+    scale = hits.span.astype(np.float64) / np.maximum(query.spans[qi].astype(np.float64), 1.0)
+    pitch = (decode_pitch(query.pitches[qi]) - decode_pitch(hits.pitch)).astype(np.float64)
+    lo, hi = scale_range
+    ok = (scale >= lo) & (scale <= hi) & (np.abs(pitch) <= max_pitch)
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return []
+    log_lo = np.log(lo)
+    n_scale = int(np.ceil((np.log(hi) - log_lo) / scale_step)) + 1
+    sbin = np.rint((np.log(scale[idx]) - log_lo) / scale_step).astype(np.int64)
+    pbin = np.rint(pitch[idx] / pitch_bin).astype(np.int64) + 8
+    keys, owners = [], []
+    for d in (-1, 0, 1):
+        sb = np.clip(sbin + d, 0, n_scale - 1)
+        s = np.exp(log_lo + sb * scale_step)
+        ob = np.floor((tc[idx] - s * tq[idx]) / bin_frames).astype(np.int64) + (1 << 20)
+        keys.append((((hits.track[idx] * n_scale + sb) * 32 + pbin) << 22) | ob)
+        owners.append(idx)
+    key = np.concatenate(keys)
+    uniq, counts = np.unique(key, return_counts=True)
+    track = (uniq >> 22) // (n_scale * 32)
+    order = np.lexsort((-counts, track))
     first = np.ones(order.size, bool)
     first[1:] = track[order][1:] != track[order][:-1]
     best = order[first]
-    best = best[np.argsort(-score[best], kind="stable")][:top_k]
-
-    sort_idx = np.argsort(cand_key, kind="stable")
-    sorted_keys = cand_key[sort_idx]
-    matches: list[LandmarkMatch] = []
+    best = best[np.argsort(-counts[best], kind="stable")][:top_k]
+    matches = []
+    by_track = np.argsort(hits.track[idx], kind="stable")
+    tracks_sorted = hits.track[idx][by_track]
     for b in best:
-        if score[b] < min_inliers:
+        if counts[b] < min_inliers:
             break
-        key = ckey[b]
-        lo, hi = np.searchsorted(sorted_keys, [key, key + 1])
-        sel = sort_idx[lo:hi]
-        centre = (bins[b] + 1) * bin_frames
-        sel = sel[np.abs(offset[sel] - centre) <= 3 * bin_frames]
-        m = _fit(
-            query, hits, sel, int(key % n_hyp), int(track[b]),
-            slope_range=slope_range, slope_step=slope_step,
-            tolerance_frames=tolerance_frames, max_gap_s=max_gap_s,
+        t = int(track[b])
+        sb = int(((uniq[b] >> 22) // 32) % n_scale)
+        s0 = float(np.exp(log_lo + sb * scale_step))
+        a, z = np.searchsorted(tracks_sorted, [t, t + 1])
+        sel = idx[by_track[a:z]]
+        m = _fit_triplet_candidate(
+            tq[sel], tc[sel], pitch[sel], qi[sel], s0, t,
+            slope_range=scale_step * 1.5, tolerance_frames=tolerance_frames,
+            pitch_tolerance=pitch_tolerance, max_gap_s=max_gap_s,
         )  # fmt: skip
         if m is not None and m.inliers >= min_inliers:
             matches.append(m)
@@ -137,75 +150,65 @@ def align(
     return matches
 
 
-def _fit(
-    query: QueryHashes,
-    hits: Postings,
-    sel: np.ndarray,
-    hyp_index: int,
+def _fit_triplet_candidate(
+    tq: np.ndarray,
+    tc: np.ndarray,
+    pitch: np.ndarray,
+    qidx: np.ndarray,
+    s0: float,
     track: int,
     *,
     slope_range: float,
-    slope_step: float,
     tolerance_frames: float,
+    pitch_tolerance: float,
     max_gap_s: float,
+    slope_step: float = 0.001,
 ) -> LandmarkMatch | None:
-    if sel.size == 0:
-        return None
-    tq = query.t_scaled[hits.query_index[sel]].astype(np.float64)
-    tc = hits.time[sel].astype(np.float64)
+    """Line ``tc = s * tq + c`` through the hits of one track near scale ``s0``."""
+    slopes = s0 * (1.0 + np.arange(-slope_range, slope_range + slope_step / 2, slope_step))
     pivot = float(np.median(tq))
     x = tq - pivot
-    slopes = 1.0 + np.arange(-slope_range, slope_range + slope_step / 2, slope_step)
-    resid = tc[None, :] - slopes[:, None] * x[None, :]
-    width = tolerance_frames
-    rbin = np.floor(resid / width).astype(np.int64)
-    best_count, best_slope, best_c = -1, 1.0, 0.0
-    for i in range(slopes.size):
-        u, c = np.unique(rbin[i], return_counts=True)
-        if u.size == 0:
-            continue
+    best = (-1, s0, 0.0)
+    for s in slopes:
+        r = np.floor((tc - s * x) / tolerance_frames).astype(np.int64)
+        u, c = np.unique(r, return_counts=True)
         c2 = c.copy()
         adj = np.flatnonzero(u[1:] == u[:-1] + 1)
         c2[adj] += c[adj + 1]
         j = int(np.argmax(c2))
-        if c2[j] > best_count:
-            best_count, best_slope, best_c = int(c2[j]), float(slopes[i]), float((u[j] + 1) * width)
-    inl = np.abs(tc - (best_slope * x + best_c)) <= tolerance_frames
-    if inl.sum() >= 3 and np.ptp(x[inl]) > 0:
-        a, c = np.polyfit(x[inl], tc[inl], 1)
-        if abs(a - 1.0) <= 2 * slope_range:
-            best_slope, best_c = float(a), float(c)
-            inl = np.abs(tc - (best_slope * x + best_c)) <= tolerance_frames
-    idx = sel[inl]
-    if idx.size == 0:
+        if c2[j] > best[0]:
+            best = (int(c2[j]), float(s), float((u[j] + 1) * tolerance_frames))
+    _, s, c = best
+    inl = np.abs(tc - (s * x + c)) <= tolerance_frames
+    if inl.sum() == 0:
         return None
-    # Keep the densest run of inliers in upload time.
-    t_orig = query.t_query[hits.query_index[idx]].astype(np.float64)
-    order = np.argsort(t_orig)
-    t_sorted = t_orig[order]
+    p_med = float(np.median(pitch[inl]))
+    inl &= np.abs(pitch - p_med) <= pitch_tolerance
+    if inl.sum() >= 3 and np.ptp(x[inl]) > 0:
+        a, cc = np.polyfit(x[inl], tc[inl], 1)
+        if abs(a / s0 - 1.0) <= 2 * slope_range:
+            s, c = float(a), float(cc)
+            inl = (np.abs(tc - (s * x + c)) <= tolerance_frames) & (
+                np.abs(pitch - p_med) <= pitch_tolerance
+            )
+    sel = np.flatnonzero(inl)
+    if sel.size == 0:
+        return None
+    order = sel[np.argsort(tq[sel], kind="stable")]
+    t_sorted = tq[order]
     breaks = np.flatnonzero(np.diff(t_sorted) * FRAME_S > max_gap_s) + 1
-    runs = np.split(np.arange(t_sorted.size), breaks)
-    run = max(runs, key=len)
-    idx = idx[order[run]]
-    t_run = t_sorted[run]
-    hyp = query.hypotheses[hyp_index]
-    scale = hyp.scale * best_slope
-    q0, q1 = float(t_run[0]), float(t_run[-1])
-    c0 = best_slope * (q0 * hyp.scale - pivot) + best_c
-    c1 = best_slope * (q1 * hyp.scale - pivot) + best_c
-    # Pitch: upload anchor log-frequency minus the stored catalogue anchor's.
-    qsel = hits.query_index[idx]
-    pitch = float(np.median(query.p_shifted[qsel] + hyp.shift - decode_pitch(hits.pitch[idx])))
+    run = max(np.split(np.arange(order.size), breaks), key=len)
+    run_idx = order[run]
+    q0, q1 = float(tq[run_idx[0]]), float(tq[run_idx[-1]])
     return LandmarkMatch(
         track=track,
-        inliers=int(np.unique(qsel).size),
+        inliers=int(np.unique(tq[run_idx]).size),
         query_start_s=q0 * FRAME_S,
         query_end_s=q1 * FRAME_S,
-        catalogue_start_s=max(0.0, c0 * FRAME_S),
-        catalogue_end_s=max(0.0, c1 * FRAME_S),
-        speed_ratio=scale,
-        pitch_shift_semitones=pitch,
-        hypothesis=hyp_index,
+        catalogue_start_s=max(0.0, (s * (q0 - pivot) + c) * FRAME_S),
+        catalogue_end_s=max(0.0, (s * (q1 - pivot) + c) * FRAME_S),
+        speed_ratio=s,
+        pitch_shift_semitones=float(np.median(pitch[run_idx])),
     )
 
 
@@ -221,9 +224,7 @@ def search(index, samples: np.ndarray, *, top_k: int = 20, **align_kwargs) -> li
     top_k : int
         Tracks confirmed by alignment.
     """
-    from fingerprints.landmarks import query_hashes
-
     if len(index) == 0:
         return []
-    q = query_hashes(samples)
+    q = query_triplets(samples)
     return align(q, index.lookup(q.hashes), top_k=top_k, **align_kwargs)

@@ -1,20 +1,17 @@
-"""Spectral-peak pair (landmark) fingerprints, robust to speed, pitch and tempo changes.
+"""Spectral-peak landmarks robust to pitch shifts, speed changes and time stretches.
 
-The scheme follows Wang (2003) and dpwe's audfprint: local maxima of the log-magnitude
-STFT are paired with a few later peaks and each pair is hashed. Two choices make it
-survive the transformations distributors see:
+Peaks of the log-magnitude STFT (Wang 2003; dpwe's audfprint) are kept as continuous
+log-frequencies: semitones above :data:`F_REF_HZ`, sub-bin accurate by parabolic
+interpolation. Each anchor peak is combined with two of its nearest later peaks (after
+Panako, Six & Leman 2014). Two frequency *differences* do not change under a pitch
+shift or a resampling speed change, and the *ratio* of the two time differences does
+not change under any uniform time scaling, so the hash of (dp12, dp13, dt12 / dt13)
+survives every transformation with one lookup. What the hash drops is kept in the
+postings: the anchor's log-frequency (pitch shift = upload minus catalogue) and the
+span ``dt13`` (time scale = catalogue span / upload span); the alignment
+(:mod:`fingerprints.align`) votes on them.
 
-* Peak frequencies are kept as continuous *log-frequency* values (semitones above
-  :data:`F_REF_HZ`, sub-bin accurate by parabolic interpolation). A pitch shift or a
-  resampling speed change moves every peak by the same number of semitones, so the
-  frequency *difference* in a pair is invariant and only the anchor's frequency moves.
-* The query side is hashed under a grid of hypotheses ``(s, b)``: shift all peaks by
-  ``-s`` semitones and scale all times by ``b`` before quantising. The catalogue is
-  hashed once, untransformed. Only one hypothesis lines up for a transformed copy; the
-  others add chance hits that the offset vote rejects. See :func:`query_hypotheses`.
-
-Hash layout (20 bits, little end first): ``dt`` (6 bits, frames), ``dp`` (7 bits,
-quantised log-frequency difference), ``p1`` (7 bits, quantised anchor log-frequency).
+Hash layout (21 bits): ``ratio`` (5 bits) | ``dp13`` (8 bits) | ``dp12`` (8 bits).
 """
 
 from __future__ import annotations
@@ -23,10 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import fft as sp_fft
-from scipy.ndimage import maximum_filter, uniform_filter1d
-
-SIGNAL_NAME = "landmarks"
-SIGNAL_VERSION = "1"
+from scipy.ndimage import maximum_filter
 
 SAMPLE_RATE = 11025
 """Analysis sample rate, Hz."""
@@ -39,20 +33,6 @@ F_REF_HZ = 150.0
 F_MAX_HZ = 5000.0
 P_MAX = 12.0 * np.log2(F_MAX_HZ / F_REF_HZ)
 """Highest peak position, semitones above :data:`F_REF_HZ`."""
-
-P1_STEP = 0.5
-"""Quantisation step of the anchor's log-frequency, semitones."""
-DP_STEP = 1.0 / 6.0
-"""Quantisation step of the pair's log-frequency difference, semitones."""
-DP_MAX = 12.0
-"""Largest |log-frequency difference| in a pair, semitones."""
-DT_MAX = 63
-"""Largest time difference in a pair, frames (6 bits)."""
-
-_DT_BITS = 6
-_DP_BITS = 8
-_P1_BITS = 7
-HASH_BITS = _DT_BITS + _DP_BITS + _P1_BITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,24 +55,6 @@ class Peaks:
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
-
-
-@dataclass(frozen=True, slots=True)
-class Pairs:
-    """Anchor/target peak pairs in the clip's own coordinates.
-
-    All arrays have shape (m,): anchor frame ``t1`` (int32), anchor log-frequency ``p1``
-    (semitones), log-frequency difference ``dp`` (semitones), time difference ``dt``
-    (frames, >= 1).
-    """
-
-    t1: np.ndarray
-    p1: np.ndarray
-    dp: np.ndarray
-    dt: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.t1.shape[0])
 
 
 def log_spectrogram(samples: np.ndarray) -> np.ndarray:
@@ -127,7 +89,6 @@ def extract_peaks(
     time_radius: int = 5,
     freq_radius: int = 9,
     prominence_db: float = 6.0,
-    whiten_frames: int = 0,
 ) -> Peaks:
     """Pick spectral peaks.
 
@@ -144,10 +105,6 @@ def extract_peaks(
         Half-size of the local-maximum neighbourhood, frames and STFT bins.
     prominence_db : float
         A peak must exceed the median of its frame by this much.
-    whiten_frames : int
-        If > 0, peaks are picked and ranked on the spectrum minus its running mean per
-        frequency over this many frames, so quiet bands (a sample under a louder bed)
-        contribute peaks too.
 
     Returns
     -------
@@ -158,10 +115,7 @@ def extract_peaks(
     hz_per_bin = SAMPLE_RATE / N_FFT
     lo_bin = max(1, int(np.ceil(F_REF_HZ / hz_per_bin)))
     hi_bin = min(spec.shape[1] - 2, int(F_MAX_HZ / hz_per_bin))
-    raw = spec[:, lo_bin - 1 : hi_bin + 2]
-    band = raw
-    if whiten_frames > 0:
-        band = raw - uniform_filter1d(raw, size=whiten_frames, axis=0, mode="nearest")
+    band = spec[:, lo_bin - 1 : hi_bin + 2]
     local_max = maximum_filter(
         band, size=(2 * time_radius + 1, 2 * freq_radius + 1), mode="nearest"
     )
@@ -169,7 +123,7 @@ def extract_peaks(
     core = band[:, 1:-1]
     is_peak = (
         (core == local_max[:, 1:-1])
-        & (raw[:, 1:-1] > floor_db)
+        & (core > floor_db)
         & (core > median + prominence_db)
         & (core > band[:, :-2])
         & (core >= band[:, 2:])
@@ -195,109 +149,6 @@ def extract_peaks(
     return Peaks(t.astype(np.int32), p, n_frames)
 
 
-def make_pairs(
-    peaks: Peaks, *, fan_out: int = 5, dt_max: int = DT_MAX, dp_max: float = DP_MAX
-) -> Pairs:
-    """Pair each peak with its ``fan_out`` nearest later peaks inside the target zone.
-
-    The target zone is ``1 <= dt <= dt_max`` frames and ``|dp| <= dp_max`` semitones.
-    """
-    n = len(peaks)
-    look = 4 * fan_out + 8
-    if n < 2:
-        empty_i = np.empty(0, np.int32)
-        empty_f = np.empty(0, np.float32)
-        return Pairs(empty_i, empty_f, empty_f, empty_i)
-    i = np.arange(n)[:, None]
-    j = i + np.arange(1, look + 1)[None, :]
-    inside = j < n
-    j = np.minimum(j, n - 1)
-    dt = peaks.t[j] - peaks.t[i]
-    dp = peaks.p[j] - peaks.p[i]
-    ok = inside & (dt >= 1) & (dt <= dt_max) & (np.abs(dp) <= dp_max)
-    ok &= np.cumsum(ok, axis=1) <= fan_out
-    ii, jj = np.nonzero(ok)
-    jj = j[ii, jj]
-    return Pairs(
-        t1=peaks.t[ii].astype(np.int32),
-        p1=peaks.p[ii],
-        dp=(peaks.p[jj] - peaks.p[ii]).astype(np.float32),
-        dt=(peaks.t[jj] - peaks.t[ii]).astype(np.int32),
-    )
-
-
-def quantise(p1: np.ndarray, dp: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hash pairs given in catalogue coordinates.
-
-    Parameters
-    ----------
-    p1, dp : ndarray of float, shape (m,)
-        Anchor log-frequency and pair difference, semitones.
-    dt : ndarray of float, shape (m,)
-        Time difference, frames (may be fractional after time scaling).
-
-    Returns
-    -------
-    hashes : ndarray of uint32, shape (m,)
-    valid : ndarray of bool, shape (m,)
-        False where a value falls outside the hash ranges.
-    """
-    q1 = np.floor(p1 / P1_STEP)
-    qd = np.floor((dp + DP_MAX) / DP_STEP)
-    qt = np.rint(dt)
-    valid = (
-        (q1 >= 0)
-        & (q1 < (1 << _P1_BITS))
-        & (np.abs(dp) <= DP_MAX)
-        & (qd < (1 << _DP_BITS))
-        & (qt >= 1)
-        & (qt <= DT_MAX)
-    )
-    q1 = np.where(valid, q1, 0).astype(np.uint32)
-    qd = np.where(valid, qd, 0).astype(np.uint32)
-    qt = np.where(valid, qt, 0).astype(np.uint32)
-    hashes = (q1 << (_DP_BITS + _DT_BITS)) | (qd << _DT_BITS) | qt
-    return hashes, valid
-
-
-def anchor_position(hashes: np.ndarray) -> np.ndarray:
-    """Centre of the anchor log-frequency bucket encoded in ``hashes``, semitones."""
-    q1 = (np.asarray(hashes, dtype=np.uint32) >> (_DP_BITS + _DT_BITS)).astype(np.float32)
-    return (q1 + 0.5) * P1_STEP
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """Landmark hashes of one catalogue track: parallel arrays of shape (m,).
-
-    ``hashes`` (uint32), anchor frames ``times`` (uint32) and anchor log-frequencies
-    ``pitches`` (uint16, in 1/:data:`PITCH_UNITS` semitone, for measuring pitch shifts);
-    ``n_frames`` is the track length in frames.
-    """
-
-    hashes: np.ndarray
-    times: np.ndarray
-    n_frames: int
-    pitches: np.ndarray | None = None
-
-    @property
-    def duration_s(self) -> float:
-        return self.n_frames * FRAME_S
-
-
-def fingerprint(samples: np.ndarray, *, fan_out: int = 5) -> Fingerprint:
-    """Catalogue-side landmark hashes of a clip at :data:`SAMPLE_RATE` Hz."""
-    peaks = extract_peaks(samples)
-    pairs = make_pairs(peaks, fan_out=fan_out)
-    hashes, valid = quantise(pairs.p1, pairs.dp, pairs.dt)
-    return Fingerprint(
-        hashes=hashes[valid],
-        times=pairs.t1[valid].astype(np.uint32),
-        n_frames=peaks.n_frames,
-        pitches=encode_pitch(pairs.p1[valid]),
-    )
-
-
 PITCH_UNITS = 32
 """Stored anchor log-frequencies are in 1/32 semitone."""
 
@@ -312,106 +163,138 @@ def decode_pitch(code: np.ndarray) -> np.ndarray:
     return np.asarray(code, dtype=np.float32) / PITCH_UNITS
 
 
-@dataclass(frozen=True, slots=True)
-class Hypothesis:
-    """One query-side transformation hypothesis.
+SIGNAL_NAME = "landmarks"
+SIGNAL_VERSION = "2"
+"""Version 1 was pair hashes queried under a grid of speed/pitch/tempo hypotheses."""
 
-    ``shift`` (semitones) is subtracted from query log-frequencies; query times are
-    multiplied by ``scale``. A copy sped up by ratio r (pitch moving with it) lines up
-    at ``shift = 12 log2 r, scale = r``; a pitch shift of s semitones at ``(s, 1)``; a
-    tempo change by ratio k at ``(0, k)``.
-    """
-
-    shift: float
-    scale: float
-
-
-def query_hypotheses(
-    *,
-    speed_range: float = 0.06,
-    speed_step: float = 0.02,
-    pitch_range: float = 2.4,
-    pitch_step: float = 1.0 / 3.0,
-    tempo_range: float = 0.115,
-    tempo_step: float = 0.025,
-) -> tuple[Hypothesis, ...]:
-    """The grid of hypotheses a query is hashed under, identity first.
-
-    Three lines through the identity: resampling speed changes (pitch moving with
-    speed), pitch shifts at constant tempo, and tempo changes at constant pitch. The
-    steps are set so that the worst-case error of the nearest hypothesis keeps about
-    half of the hashes in the right quantisation bucket (see the module docstring).
-    """
-    out: list[Hypothesis] = [Hypothesis(0.0, 1.0)]
-    seen = {(0.0, 1.0)}
-
-    def add(shift: float, scale: float) -> None:
-        key = (round(shift, 4), round(scale, 4))
-        if key not in seen:
-            seen.add(key)
-            out.append(Hypothesis(*key))
-
-    n = round(speed_range / speed_step)
-    for i in range(-n, n + 1):
-        r = 1.0 + i * speed_step
-        add(12.0 * np.log2(r), r)
-    n = round(pitch_range / pitch_step)
-    for i in range(-n, n + 1):
-        add(i * pitch_step, 1.0)
-    n = round(tempo_range / tempo_step)
-    for i in range(-n, n + 1):
-        add(0.0, 1.0 + i * tempo_step)
-    return tuple(out)
+DP_STEP = 1.0 / 6.0
+"""Quantisation of frequency differences, semitones."""
+DP_MAX = 12.0
+"""Largest |frequency difference| to either target, semitones."""
+RATIO_BINS = 24
+"""Quantisation of dt12 / dt13 in (0, 1)."""
+DT_MIN = 2
+DT_MAX = 80
+"""Target zone in time, frames (catalogue side)."""
+_RATIO_BITS = 5
+_DP_BITS = 8
+HASH_BITS = _RATIO_BITS + 2 * _DP_BITS
 
 
 @dataclass(frozen=True, slots=True)
-class QueryHashes:
-    """Query hashes under every hypothesis, flattened; arrays of shape (m,).
+class Triplets:
+    """Hashed triplets of one clip; parallel arrays of shape (m,).
 
-    ``hypothesis`` indexes the hypothesis tuple; ``t_query`` is the anchor frame in the
-    query's own time; ``t_scaled`` the same multiplied by the hypothesis' scale;
-    ``p_shifted`` the anchor log-frequency after the hypothesis' shift.
+    ``hashes`` (uint32), anchor frame ``times`` (uint32), anchor log-frequency code
+    ``pitches`` (uint16, see :func:`encode_pitch`), anchor to
+    second target span ``spans`` (uint16, frames); ``n_frames`` is the clip length.
     """
 
     hashes: np.ndarray
-    hypothesis: np.ndarray
-    t_query: np.ndarray
-    t_scaled: np.ndarray
-    p_shifted: np.ndarray
-    hypotheses: tuple[Hypothesis, ...]
+    times: np.ndarray
+    pitches: np.ndarray
+    spans: np.ndarray
     n_frames: int
 
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames * FRAME_S
 
-def query_hashes(
-    samples: np.ndarray,
-    *,
-    hypotheses: tuple[Hypothesis, ...] | None = None,
-    fan_out: int = 6,
-) -> QueryHashes:
-    """Hash a query clip at :data:`SAMPLE_RATE` Hz under every hypothesis.
+    def __len__(self) -> int:
+        return int(self.hashes.shape[0])
 
-    The query uses a larger fan-out than the catalogue so that a pair the catalogue kept
-    survives an extra or missing peak in between.
+
+def _targets(peaks: Peaks, fan_out: int, dt_max: int) -> np.ndarray:
+    """Indexes of the ``fan_out`` nearest later peaks in the target zone, -1 if fewer.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_peaks, fan_out)
     """
-    hyps = hypotheses if hypotheses is not None else query_hypotheses()
-    peaks = extract_peaks(samples)
-    min_scale = min(h.scale for h in hyps)
-    pairs = make_pairs(peaks, fan_out=fan_out, dt_max=int(np.ceil(DT_MAX / min_scale)))
-    parts_h, parts_v, parts_t, parts_ts, parts_p = [], [], [], [], []
-    for v, hyp in enumerate(hyps):
-        p1 = pairs.p1 - hyp.shift
-        hashes, valid = quantise(p1, pairs.dp, pairs.dt * hyp.scale)
-        parts_h.append(hashes[valid])
-        parts_v.append(np.full(int(valid.sum()), v, np.int16))
-        parts_t.append(pairs.t1[valid])
-        parts_ts.append(pairs.t1[valid] * np.float32(hyp.scale))
-        parts_p.append(p1[valid])
-    return QueryHashes(
-        hashes=np.concatenate(parts_h) if parts_h else np.empty(0, np.uint32),
-        hypothesis=np.concatenate(parts_v) if parts_v else np.empty(0, np.int16),
-        t_query=np.concatenate(parts_t) if parts_t else np.empty(0, np.int32),
-        t_scaled=np.concatenate(parts_ts).astype(np.float32) if parts_ts else np.empty(0),
-        p_shifted=np.concatenate(parts_p).astype(np.float32) if parts_p else np.empty(0),
-        hypotheses=hyps,
+    n = len(peaks)
+    look = 4 * fan_out + 8
+    i = np.arange(n)[:, None]
+    j = i + np.arange(1, look + 1)[None, :]
+    inside = j < n
+    j = np.minimum(j, max(n - 1, 0))
+    dt = peaks.t[j] - peaks.t[i]
+    dp = peaks.p[j] - peaks.p[i]
+    ok = inside & (dt >= DT_MIN) & (dt <= dt_max) & (np.abs(dp) <= DP_MAX)
+    rank = np.cumsum(ok, axis=1) - 1
+    ok &= rank < fan_out
+    out = np.full((n, fan_out), -1, np.int64)
+    rows, cols = np.nonzero(ok)
+    out[rows, rank[rows, cols]] = j[rows, cols]
+    return out
+
+
+def hash_triplets(peaks: Peaks, *, fan_out: int = 4, dt_max: int = DT_MAX) -> Triplets:
+    """Hash every anchor with every pair of its ``fan_out`` nearest targets.
+
+    Parameters
+    ----------
+    peaks : Peaks
+    fan_out : int
+        Targets per anchor; each anchor gives up to ``fan_out * (fan_out - 1) / 2``
+        triplets.
+    dt_max : int
+        Farthest target, frames.
+    """
+    empty = Triplets(
+        np.empty(0, np.uint32), np.empty(0, np.uint32), np.empty(0, np.uint16),
+        np.empty(0, np.uint16), peaks.n_frames,
+    )  # fmt: skip
+    if len(peaks) < 3:
+        return empty
+    tg = _targets(peaks, fan_out, dt_max)
+    a_parts, b_parts, c_parts = [], [], []
+    for x in range(fan_out):
+        for y in range(x + 1, fan_out):
+            m = (tg[:, x] >= 0) & (tg[:, y] >= 0)
+            a_parts.append(np.flatnonzero(m))
+            b_parts.append(tg[m, x])
+            c_parts.append(tg[m, y])
+    a, b, c = (np.concatenate(v) for v in (a_parts, b_parts, c_parts))
+    t, p = peaks.t, peaks.p
+    dt12 = (t[b] - t[a]).astype(np.float32)
+    dt13 = (t[c] - t[a]).astype(np.float32)
+    keep = dt13 > dt12
+    a, b, c, dt12, dt13 = a[keep], b[keep], c[keep], dt12[keep], dt13[keep]
+    if a.size == 0:
+        return empty
+    q12 = np.floor((p[b] - p[a] + DP_MAX) / DP_STEP).astype(np.uint32)
+    q13 = np.floor((p[c] - p[a] + DP_MAX) / DP_STEP).astype(np.uint32)
+    qr = np.minimum(np.floor(dt12 / dt13 * RATIO_BINS), RATIO_BINS - 1).astype(np.uint32)
+    hashes = (qr << (2 * _DP_BITS)) | (q13 << _DP_BITS) | q12
+    order = np.argsort(t[a], kind="stable")
+    return Triplets(
+        hashes=hashes[order],
+        times=t[a][order].astype(np.uint32),
+        pitches=encode_pitch(p[a][order]),
+        spans=dt13[order].astype(np.uint16),
         n_frames=peaks.n_frames,
     )
+
+
+def fingerprint(samples: np.ndarray, *, fan_out: int = 4) -> Triplets:
+    """Catalogue-side triplets of a clip at :data:`SAMPLE_RATE` Hz."""
+    return hash_triplets(extract_peaks(samples), fan_out=fan_out)
+
+
+def query_triplets(
+    samples: np.ndarray,
+    *,
+    fan_out: int = 24,
+    peaks_per_second: float = 48.0,
+    max_scale: float = 1.15,
+) -> Triplets:
+    """Query-side triplets.
+
+    The upload is hashed with twice the catalogue's peak density and a much wider
+    fan-out: when a catalogue excerpt sits under other material, the excerpt's peaks
+    are interleaved with the bed's, and only a query that enumerates many target pairs
+    per anchor still contains the catalogue's triplets. The target zone is widened for
+    uploads slowed down by up to ``max_scale``.
+    """
+    peaks = extract_peaks(samples, peaks_per_second=peaks_per_second)
+    return hash_triplets(peaks, fan_out=fan_out, dt_max=int(np.ceil(DT_MAX * max_scale)))

@@ -13,7 +13,14 @@ if [ ! -f "$corpus/build_info.json" ]; then
   echo "bench: building the development corpus in $corpus (about 11 minutes, a few GB)"
   ( cd "$eval_dir" && bash setup.sh && EVAL_CACHE="$cache" python3 build_corpus.py --split dev --out "$corpus" )
 fi
-export COMPLIANCE_BIN="$repo/.venv/bin/compliance"
+# Score a frozen copy of the committed code (a git worktree at HEAD), so that editing the
+# working tree while the benchmark runs cannot change what is measured.
+snap="$cache/bench-tree"
+git -C "$repo" worktree remove --force "$snap" >/dev/null 2>&1 || rm -rf "$snap"
+git -C "$repo" worktree add --detach "$snap" HEAD >/dev/null
+echo "bench: scoring commit $(git -C "$snap" rev-parse --short HEAD)"
+export PYTHONPATH="$snap${PYTHONPATH:+:$PYTHONPATH}"
+export COMPLIANCE_BIN="$repo/.venv/bin/python -m compliance"
 S="python3 adapters/compliance_shim.py"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out="$cache/results/compliance_${kinds//,/_}_$stamp.json"

@@ -48,6 +48,8 @@ def world(tmp_path_factory):
     bed[10 * SR : 22 * SR] += 0.7 * ex
     write_wav(up / "remix.wav", bed / np.max(np.abs(bed)), SR)
     write_wav(up / "new.wav", synth_piece(888, 20.0, sample_rate=SR), SR)
+    write_wav(up / "silence.wav", np.zeros(10 * SR, np.float32), SR)
+    write_wav(up / "tiny.wav", synth_piece(5, 0.5, sample_rate=SR), SR)
     (up / "notaudio.mp3").write_text("this is not audio")
     (up / "empty.wav").write_bytes(b"")
     return {"env": env, "up": up, "cat": cat, "manifest": manifest, "home": home}
@@ -106,6 +108,13 @@ def test_bad_files_get_codes_and_do_not_stop_the_batch(world):
     assert codes[1] == "audio_empty"
     assert codes[2] == "audio_not_found"
     assert out[files[3]]["decision"] == "block"
+
+
+def test_silence_passes_without_evidence_and_tiny_clips_are_refused(world):
+    r, out, files = _check(world, "silence.wav", "tiny.wav")
+    assert out[files[0]]["decision"] == "pass" and out[files[0]]["evidence"] == []
+    assert out[files[1]]["error"]["code"] == "audio_too_short"
+    assert r.exit_code == 1
 
 
 def test_reingest_skips_by_content_hash_and_reports_bad_files(world):

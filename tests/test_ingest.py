@@ -10,6 +10,7 @@ from compliance.pipeline.ingest import IngestItem, expand_paths, ingest, read_ma
 from compliance.storage import Store
 from compliance.storage.index_files import CatalogueIndex
 from compliance.synth import synth_piece
+from fingerprints import landmarks as L
 from fingerprints.audio import write_wav
 
 SR = 11025
@@ -49,7 +50,7 @@ def test_interrupted_ingest_keeps_complete_batches_and_rerun_finishes(tmp_path, 
     store.ingest_catalogue = real
     assert sorted(t.id for t in store.list_tracks()) == ["t0", "t1"]
     # the segment of the failed batch was removed; only live segments remain on disk
-    live = {s.name for s in store.list_segments("landmarks", "1")}
+    live = {s.name for s in store.list_segments(L.SIGNAL_NAME, L.SIGNAL_VERSION)}
     assert {p.name for p in index_dir.iterdir()} == live
     assert len(CatalogueIndex(store, index_dir)) == 2
 

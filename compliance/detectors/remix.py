@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compliance.detectors.base import ScanContext
-from compliance.detectors.landmark_strength import strength_from_match
+from compliance.detectors.landmark_strength import strength_from_inliers
 from compliance.detectors.reupload import MIN_COVERAGE, REPORT_MIN_STRENGTH, coverage
 from compliance.domain import Evidence, EvidenceKind
 
@@ -19,7 +19,7 @@ class RemixDetector:
             cov = coverage(m, upload_s)
             if cov >= MIN_COVERAGE:
                 continue
-            strength = strength_from_match(m.match.inliers, m.match.matched_s)
+            strength = strength_from_inliers(m.match.inliers)
             if strength < REPORT_MIN_STRENGTH:
                 continue
             lm = m.match

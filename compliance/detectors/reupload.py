@@ -9,7 +9,7 @@ reported in the evidence details.
 from __future__ import annotations
 
 from compliance.detectors.base import CatalogueMatch, ScanContext
-from compliance.detectors.landmark_strength import strength_from_match
+from compliance.detectors.landmark_strength import strength_from_inliers
 from compliance.domain import Evidence, EvidenceKind
 from fingerprints import chromaprint
 
@@ -38,7 +38,7 @@ class ReuploadDetector:
             cov = coverage(m, upload_s)
             if cov < MIN_COVERAGE:
                 continue
-            strength = strength_from_match(m.match.inliers, m.match.matched_s)
+            strength = strength_from_inliers(m.match.inliers)
             if strength < REPORT_MIN_STRENGTH:
                 continue
             details: dict[str, object] = {"coverage": round(cov, 3), "bank": "catalogue"}

@@ -21,16 +21,22 @@ from pathlib import Path
 
 import numpy as np
 
-from fingerprints.landmarks import HASH_BITS, SIGNAL_NAME, SIGNAL_VERSION, Fingerprint
+from fingerprints.landmarks import HASH_BITS, SIGNAL_NAME, SIGNAL_VERSION, Triplets
 
 FORMAT_VERSION = 1
-_ARRAYS = ("hashes", "tracks", "times", "pitches")
+_ARRAYS = ("hashes", "tracks", "times", "pitches", "spans")
 
 
-def _pitches(fp: Fingerprint) -> np.ndarray:
-    if fp.pitches is None:
+def _pitches(fp: Triplets) -> np.ndarray:
+    if getattr(fp, "pitches", None) is None:
         return np.zeros(fp.hashes.shape[0], np.uint16)
     return np.asarray(fp.pitches, dtype=np.uint16)
+
+
+def _spans(fp: Triplets) -> np.ndarray:
+    if getattr(fp, "spans", None) is None:
+        return np.zeros(fp.hashes.shape[0], np.uint16)
+    return np.asarray(fp.spans, dtype=np.uint16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +46,15 @@ class Postings:
     ``query_index`` points into the looked-up hash array, ``track`` is the global track
     number (see :attr:`LandmarkIndex.track_ids`), ``time`` the catalogue anchor frame,
     ``pitch`` the catalogue anchor log-frequency code (see
-    :func:`fingerprints.landmarks.encode_pitch`).
+    :func:`fingerprints.landmarks.encode_pitch`), ``span`` the catalogue landmark's
+    time span in frames.
     """
 
     query_index: np.ndarray
     track: np.ndarray
     time: np.ndarray
     pitch: np.ndarray
+    span: np.ndarray
 
 
 class Segment:
@@ -56,8 +64,8 @@ class Segment:
     ----------
     hashes, tracks, times : ndarray of uint32, shape (m,)
         Postings sorted by hash; ``tracks`` are local numbers into ``track_ids``.
-    pitches : ndarray of uint16, shape (m,)
-        Anchor log-frequency codes.
+    pitches, spans : ndarray of uint16, shape (m,)
+        Anchor log-frequency codes and landmark spans (frames).
     track_ids : list of str
         Catalogue ids of the tracks in this segment.
     durations_s : list of float
@@ -72,6 +80,7 @@ class Segment:
         tracks: np.ndarray,
         times: np.ndarray,
         pitches: np.ndarray,
+        spans: np.ndarray,
         track_ids: list[str],
         durations_s: list[float],
         name: str,
@@ -80,12 +89,13 @@ class Segment:
         self.tracks = tracks
         self.times = times
         self.pitches = pitches
+        self.spans = spans
         self.track_ids = track_ids
         self.durations_s = durations_s
         self.name = name
 
     @classmethod
-    def build(cls, fingerprints: Mapping[str, Fingerprint], *, name: str | None = None) -> Segment:
+    def build(cls, fingerprints: Mapping[str, Triplets], *, name: str | None = None) -> Segment:
         """Build a segment from catalogue fingerprints keyed by catalogue id."""
         ids = list(fingerprints)
         if len(set(ids)) != len(ids):
@@ -93,6 +103,7 @@ class Segment:
         hashes = [fingerprints[i].hashes for i in ids]
         times = [fingerprints[i].times for i in ids]
         pitches = [_pitches(fingerprints[i]) for i in ids]
+        spans = [_spans(fingerprints[i]) for i in ids]
         tracks = [np.full(h.shape[0], n, np.uint32) for n, h in enumerate(hashes)]
         all_h = np.concatenate(hashes) if hashes else np.empty(0, np.uint32)
         order = np.argsort(all_h, kind="stable")
@@ -103,6 +114,7 @@ class Segment:
                 np.uint32
             ),
             pitches=(np.concatenate(pitches) if pitches else np.empty(0, np.uint16))[order],
+            spans=(np.concatenate(spans) if spans else np.empty(0, np.uint16))[order],
             track_ids=ids,
             durations_s=[float(fingerprints[i].duration_s) for i in ids],
             name=name or f"seg-{uuid.uuid4().hex[:16]}",
@@ -156,7 +168,7 @@ class Segment:
         mode = "r" if mmap else None
         arrays = {k: np.load(path / f"{k}.npy", mmap_mode=mode) for k in _ARRAYS}
         return cls(
-            arrays["hashes"], arrays["tracks"], arrays["times"], arrays["pitches"],
+            arrays["hashes"], arrays["tracks"], arrays["times"], arrays["pitches"], arrays["spans"],
             list(meta["track_ids"]), list(meta["durations_s"]), path.name,
         )  # fmt: skip
 
@@ -220,7 +232,7 @@ class LandmarkIndex:
             identity). Default: :func:`stop_bucket_size` of the segment.
         """
         hashes = np.asarray(hashes, dtype=np.uint32)
-        qi, tr, tm, pc = [], [], [], []
+        qi, tr, tm, pc, sp = [], [], [], [], []
         for base, seg in zip(self._bases, self.segments, strict=True):
             lo = np.searchsorted(seg.hashes, hashes, side="left")
             hi = np.searchsorted(seg.hashes, hashes, side="right")
@@ -237,12 +249,14 @@ class LandmarkIndex:
             tr.append(np.asarray(seg.tracks[pos], dtype=np.int64) + base)
             tm.append(np.asarray(seg.times[pos], dtype=np.int64))
             pc.append(np.asarray(seg.pitches[pos], dtype=np.uint16))
+            sp.append(np.asarray(seg.spans[pos], dtype=np.uint16))
         if not qi:
             e = np.empty(0, np.int64)
-            return Postings(e, e, e, np.empty(0, np.uint16))
+            return Postings(e, e, e, np.empty(0, np.uint16), np.empty(0, np.uint16))
         return Postings(
-            np.concatenate(qi), np.concatenate(tr), np.concatenate(tm), np.concatenate(pc)
-        )
+            np.concatenate(qi), np.concatenate(tr), np.concatenate(tm), np.concatenate(pc),
+            np.concatenate(sp),
+        )  # fmt: skip
 
 
 def stop_bucket_size(n_postings: int) -> int:
@@ -254,7 +268,7 @@ def stop_bucket_size(n_postings: int) -> int:
 class BruteForceIndex:
     """The slow, obviously correct reference for :class:`LandmarkIndex` (tests only)."""
 
-    def __init__(self, fingerprints: Mapping[str, Fingerprint]) -> None:
+    def __init__(self, fingerprints: Mapping[str, Triplets]) -> None:
         self.track_ids = list(fingerprints)
         self._fps = [fingerprints[i] for i in self.track_ids]
 
@@ -267,19 +281,24 @@ class BruteForceIndex:
         rows = []
         for q, h in enumerate(np.asarray(hashes, dtype=np.uint32).tolist()):
             found = [
-                (q, t, int(time), int(pitch))
+                (q, t, int(time), int(pitch), int(span))
                 for t, fp in enumerate(self._fps)
-                for hh, time, pitch in zip(
-                    fp.hashes.tolist(), fp.times.tolist(), _pitches(fp).tolist(), strict=True
+                for hh, time, pitch, span in zip(
+                    fp.hashes.tolist(),
+                    fp.times.tolist(),
+                    _pitches(fp).tolist(),
+                    _spans(fp).tolist(),
+                    strict=True,
                 )
                 if hh == h
             ]
             if len(found) <= cap:
                 rows.extend(found)
-        cols = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+        cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
         return Postings(
             np.asarray(cols[0], np.int64),
             np.asarray(cols[1], np.int64),
             np.asarray(cols[2], np.int64),
             np.asarray(cols[3], np.uint16),
+            np.asarray(cols[4], np.uint16),
         )
