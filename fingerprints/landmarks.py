@@ -284,17 +284,18 @@ def fingerprint(samples: np.ndarray, *, fan_out: int = 4) -> Triplets:
 def query_triplets(
     samples: np.ndarray,
     *,
-    fan_out: int = 24,
-    peaks_per_second: float = 48.0,
+    fan_out: int = 10,
+    peaks_per_second: float = 36.0,
     max_scale: float = 1.15,
 ) -> Triplets:
     """Query-side triplets.
 
-    The upload is hashed with twice the catalogue's peak density and a much wider
-    fan-out: when a catalogue excerpt sits under other material, the excerpt's peaks
-    are interleaved with the bed's, and only a query that enumerates many target pairs
-    per anchor still contains the catalogue's triplets. The target zone is widened for
-    uploads slowed down by up to ``max_scale``.
+    The upload is hashed with a higher peak density and a wider fan-out than the
+    catalogue: when a catalogue excerpt sits under other material, the excerpt's peaks
+    are interleaved with the bed's, and only a query that enumerates more target pairs
+    per anchor still contains the catalogue's triplets. Wider settings find more
+    samples under loud beds at a steep cost in query time (docs/benchmarks.md). The
+    target zone is widened for uploads slowed down by up to ``max_scale``.
     """
     peaks = extract_peaks(samples, peaks_per_second=peaks_per_second)
     return hash_triplets(peaks, fan_out=fan_out, dt_max=int(np.ceil(DT_MAX * max_scale)))
