@@ -23,7 +23,7 @@ import numpy as np
 
 from fingerprints.landmarks import HASH_BITS, SIGNAL_NAME, SIGNAL_VERSION, Triplets
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _ARRAYS = ("hashes", "tracks", "times", "pitches", "spans")
 
 
@@ -62,10 +62,14 @@ class Segment:
 
     Parameters
     ----------
-    hashes, tracks, times : ndarray of uint32, shape (m,)
-        Postings sorted by hash; ``tracks`` are local numbers into ``track_ids``.
-    pitches, spans : ndarray of uint16, shape (m,)
-        Anchor log-frequency codes and landmark spans (frames).
+    hashes, times : ndarray of uint32, shape (m,)
+        Postings sorted by hash, and the anchor frames.
+    tracks : ndarray of uint16 (uint32 past 65,536 tracks), shape (m,)
+        Local numbers into ``track_ids``.
+    pitches : ndarray of uint16, shape (m,)
+        Anchor log-frequency codes.
+    spans : ndarray of uint8, shape (m,)
+        Landmark spans, frames.
     track_ids : list of str
         Catalogue ids of the tracks in this segment.
     durations_s : list of float
@@ -109,12 +113,16 @@ class Segment:
         order = np.argsort(all_h, kind="stable")
         return cls(
             hashes=all_h[order].astype(np.uint32),
-            tracks=(np.concatenate(tracks) if tracks else np.empty(0, np.uint32))[order],
+            tracks=(np.concatenate(tracks) if tracks else np.empty(0, np.uint32))[order].astype(
+                np.uint16 if len(ids) <= 1 << 16 else np.uint32
+            ),
             times=(np.concatenate(times) if times else np.empty(0, np.uint32))[order].astype(
                 np.uint32
             ),
             pitches=(np.concatenate(pitches) if pitches else np.empty(0, np.uint16))[order],
-            spans=(np.concatenate(spans) if spans else np.empty(0, np.uint16))[order],
+            spans=np.minimum(
+                (np.concatenate(spans) if spans else np.empty(0, np.uint16))[order], 255
+            ).astype(np.uint8),
             track_ids=ids,
             durations_s=[float(fingerprints[i].duration_s) for i in ids],
             name=name or f"seg-{uuid.uuid4().hex[:16]}",
