@@ -58,6 +58,9 @@ def test_interrupted_ingest_keeps_complete_batches_and_rerun_finishes(tmp_path, 
     assert sorted(report.added) == ["t2", "t3", "t4"]
     assert [s[1] for s in report.skipped] == ["already_ingested"] * 2
     assert len(CatalogueIndex(store, index_dir)) == 5
+    # the batches were compacted into one live segment; no other folder is left
+    live = [s.name for s in store.list_segments(L.SIGNAL_NAME, L.SIGNAL_VERSION)]
+    assert len(live) == 1 and [p.name for p in index_dir.iterdir()] == live
 
 
 def test_unreadable_and_duplicate_ids_are_reported_and_the_rest_goes_on(tmp_path, files):

@@ -197,3 +197,20 @@ def test_unrelated_piece_aligns_weakly(catalogue):
     m = search(index, other)
     best_true = search(index, catalogue[0]["p0"][: 20 * SR])[0].inliers
     assert not m or m[0].inliers < 0.1 * best_true
+
+
+def test_merged_segment_answers_like_its_parts():
+    rng = np.random.default_rng(9)
+    parts = [Segment.build({f"s{j}t{i}": _random_fp(rng, 300) for i in range(3)}) for j in range(3)]
+    merged = Segment.merge(parts)
+    q = rng.integers(0, 1 << 12, size=400).astype(np.uint32)
+
+    def named(index):
+        p = index.lookup(q, max_bucket=10_000)
+        names = [index.track_ids[t] for t in p.track.tolist()]
+        cols = (p.query_index.tolist(), names, p.time.tolist(), p.pitch.tolist(), p.span.tolist())
+        return sorted(zip(*cols, strict=True))
+
+    assert named(LandmarkIndex([merged])) == named(LandmarkIndex(parts))
+    with pytest.raises(ValueError):
+        Segment.merge([parts[0], parts[0]])

@@ -223,4 +223,39 @@ def ingest(
         if len(batch) >= batch_size:
             flush()
     flush()
+    if report.added:
+        compact(store, index_dir)
     return report
+
+
+def compact(store, index_dir: Path, *, max_postings: int = 200_000_000) -> str | None:
+    """Merge the live landmark segments into one (fewer lookups per query).
+
+    The merged segment is written first, then swapped for the old ones in one database
+    transaction, then the old folders are removed; readers that still have the old
+    segments open keep working. Skipped when there is one segment or the merge would
+    exceed ``max_postings``. Returns the new segment's name, if any.
+    """
+    from compliance.storage import SegmentIn
+    from fingerprints.index.landmark_index import Segment
+
+    live = store.list_segments(landmarks.SIGNAL_NAME, landmarks.SIGNAL_VERSION)
+    if len(live) < 2 or sum(s.n_hashes for s in live) > max_postings:
+        return None
+    merged = Segment.merge([Segment.load(Path(index_dir) / s.name) for s in live])
+    merged.save(index_dir)
+    try:
+        new = SegmentIn(
+            merged.name,
+            landmarks.SIGNAL_NAME,
+            landmarks.SIGNAL_VERSION,
+            merged.track_ids,
+            int(merged.hashes.shape[0]),
+        )
+        store.replace_segments([s.name for s in live], new)
+    except BaseException:
+        shutil.rmtree(Path(index_dir) / merged.name, ignore_errors=True)
+        raise
+    for s in live:
+        shutil.rmtree(Path(index_dir) / s.name, ignore_errors=True)
+    return merged.name

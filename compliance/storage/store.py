@@ -231,6 +231,22 @@ class Store:
                 for r in rows
             ]
 
+    def replace_segments(self, old: Sequence[str], new: SegmentIn) -> None:
+        """Swap compacted segments for their merge in one transaction."""
+        with self.session() as s, s.begin():
+            rows = s.scalars(select(IndexSegmentRow).where(IndexSegmentRow.name.in_(list(old))))
+            found = list(rows)
+            if len(found) != len(set(old)):
+                raise CatalogueError(
+                    "index segments changed during compaction", code="catalogue_conflict"
+                )
+            for r in found:
+                s.delete(r)
+            s.add(IndexSegmentRow(
+                name=new.name, signal=new.signal, signal_version=new.signal_version,
+                track_ids=list(new.track_ids), n_hashes=int(new.n_hashes),
+            ))  # fmt: skip
+
     # ---------------------------------------------------------------- signals
     def put_signal(
         self, content_hash: str, name: str, version: str, data: bytes, meta: dict[str, Any]

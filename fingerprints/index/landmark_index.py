@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from fingerprints.landmarks import HASH_BITS, SIGNAL_NAME, SIGNAL_VERSION, Tripl
 
 FORMAT_VERSION = 2
 _ARRAYS = ("hashes", "tracks", "times", "pitches", "spans")
+_N_BUCKETS = 1 << HASH_BITS
 
 
 def _pitches(fp: Triplets) -> np.ndarray:
@@ -94,6 +95,7 @@ class Segment:
         self.times = times
         self.pitches = pitches
         self.spans = spans
+        self._offsets: np.ndarray | None = None
         self.track_ids = track_ids
         self.durations_s = durations_s
         self.name = name
@@ -128,6 +130,35 @@ class Segment:
             name=name or f"seg-{uuid.uuid4().hex[:16]}",
         )
 
+    @classmethod
+    def merge(cls, segments: Sequence[Segment], *, name: str | None = None) -> Segment:
+        """One segment holding the postings of several (track ids must be distinct)."""
+        ids = [i for seg in segments for i in seg.track_ids]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate track id across merged segments")
+        wide = len(ids) > 1 << 16
+        base = np.cumsum([0] + [len(seg.track_ids) for seg in segments[:-1]])
+        hashes = np.concatenate([np.asarray(seg.hashes) for seg in segments])
+        order = np.argsort(hashes, kind="stable")
+        tracks = np.concatenate(
+            [
+                np.asarray(seg.tracks, dtype=np.uint32) + b
+                for seg, b in zip(segments, base, strict=True)
+            ]
+        )
+        cat = {k: np.concatenate([np.asarray(getattr(seg, k)) for seg in segments])
+               for k in ("times", "pitches", "spans")}  # fmt: skip
+        return cls(
+            hashes=hashes[order],
+            tracks=tracks[order].astype(np.uint32 if wide else np.uint16),
+            times=cat["times"][order],
+            pitches=cat["pitches"][order],
+            spans=cat["spans"][order],
+            track_ids=ids,
+            durations_s=[d for seg in segments for d in seg.durations_s],
+            name=name or f"seg-{uuid.uuid4().hex[:16]}",
+        )
+
     def save(self, root: str | os.PathLike) -> Path:
         """Write to ``root/name`` atomically (temporary folder, fsync, rename)."""
         root = Path(root)
@@ -138,7 +169,7 @@ class Segment:
         tmp = root / f".tmp-{self.name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            for key in _ARRAYS:
+            for key in (*_ARRAYS, "offsets"):
                 with open(tmp / f"{key}.npy", "wb") as fh:
                     np.save(fh, getattr(self, key))
                     fh.flush()
@@ -174,14 +205,29 @@ class Segment:
                 f"{SIGNAL_VERSION}: re-ingest the catalogue"
             )
         mode = "r" if mmap else None
-        arrays = {k: np.load(path / f"{k}.npy", mmap_mode=mode) for k in _ARRAYS}
-        return cls(
+        arrays = {k: np.load(path / f"{k}.npy", mmap_mode=mode) for k in (*_ARRAYS, "offsets")}
+        seg = cls(
             arrays["hashes"], arrays["tracks"], arrays["times"], arrays["pitches"], arrays["spans"],
             list(meta["track_ids"]), list(meta["durations_s"]), path.name,
         )  # fmt: skip
+        seg._offsets = arrays["offsets"]
+        return seg
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Bucket table: postings of hash ``h`` are ``offsets[h]:offsets[h + 1]``.
+
+        ndarray of uint32, shape (2**HASH_BITS + 1,); saved with the segment, so a
+        lookup costs two array reads instead of two binary searches.
+        """
+        if self._offsets is None:
+            self._offsets = np.searchsorted(
+                self.hashes, np.arange(_N_BUCKETS + 1, dtype=np.int64)
+            ).astype(np.uint32)
+        return self._offsets
 
     def nbytes(self) -> int:
-        return int(sum(getattr(self, k).nbytes for k in _ARRAYS))
+        return int(sum(getattr(self, k).nbytes for k in _ARRAYS) + self.offsets.nbytes)
 
 
 class LandmarkIndex:
@@ -239,12 +285,12 @@ class LandmarkIndex:
             "stop hashes" come from drones and repeated notes and carry little
             identity). Default: :func:`stop_bucket_size` of the segment.
         """
-        hashes = np.asarray(hashes, dtype=np.uint32)
+        hashes = np.asarray(hashes, dtype=np.int64)
+        hashes = np.where((hashes >= 0) & (hashes < _N_BUCKETS), hashes, _N_BUCKETS)
         qi, tr, tm, pc, sp = [], [], [], [], []
         for base, seg in zip(self._bases, self.segments, strict=True):
-            lo = np.searchsorted(seg.hashes, hashes, side="left")
-            hi = np.searchsorted(seg.hashes, hashes, side="right")
-            counts = hi - lo
+            lo = seg.offsets[hashes].astype(np.int64)  # out-of-range hashes: empty bucket
+            counts = seg.offsets[np.minimum(hashes + 1, _N_BUCKETS)].astype(np.int64) - lo
             cap = max_bucket if max_bucket is not None else stop_bucket_size(seg.hashes.shape[0])
             counts[counts > cap] = 0
             total = int(counts.sum())
