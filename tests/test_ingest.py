@@ -102,3 +102,24 @@ def test_manifest(tmp_path):
     with pytest.raises(CatalogueError) as err:
         read_manifest(tmp_path / "missing.csv")
     assert err.value.code == "manifest_unreadable"
+
+
+def test_orphan_segment_folders_are_collected(tmp_path, files):
+    import os
+    import time
+
+    from compliance.storage.index_files import collect_garbage
+
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.create_all()
+    index_dir = tmp_path / "index"
+    _run(store, index_dir, expand_paths([files]))
+    live = {p.name for p in index_dir.iterdir()}
+    orphan = index_dir / "seg-orphan"
+    orphan.mkdir()
+    young = index_dir / "seg-young"
+    young.mkdir()
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+    assert collect_garbage(store, index_dir) == ["seg-orphan"]
+    assert {p.name for p in index_dir.iterdir()} == live | {"seg-young"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol, runtime_checkable
 
@@ -49,7 +49,6 @@ class ScanContext:
     metadata: ReleaseMetadata
     search: Callable[[np.ndarray], list[CatalogueMatch]]
     chromaprint_of: Callable[[str], np.ndarray | None]
-    notes: dict[str, object] = field(default_factory=dict)
 
     @cached_property
     def catalogue_matches(self) -> list[CatalogueMatch]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compliance.errors import CatalogueError, ComplianceError, error_parts
-from compliance.storage.index_files import write_segment
+from compliance.storage.index_files import collect_garbage, write_segment
 from fingerprints import chromaprint, landmarks
 from fingerprints.audio import content_hash, decode
 from fingerprints.errors import FingerprintError
@@ -133,6 +133,7 @@ def ingest(
     """
     from compliance.storage import CatalogueTrackIn, SegmentIn
 
+    collect_garbage(store, index_dir)
     report = IngestReport()
     seen_ids: set[str] = set()
     seen_hashes: set[str] = set()

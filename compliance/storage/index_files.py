@@ -3,7 +3,7 @@
 Segments are written to ``index_dir`` first and become live only when the database
 records them together with their catalogue rows (one transaction). Folders that the
 database does not know are leftovers of an interrupted ingest and are removed by
-:meth:`CatalogueIndex.collect_garbage`.
+:func:`collect_garbage` (run at the start of every ingest).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class CatalogueIndex:
         }
 
 
-def write_segment(index_dir: Path, fingerprints: Mapping[str, landmarks.Fingerprint]) -> Segment:
+def write_segment(index_dir: Path, fingerprints: Mapping[str, landmarks.Triplets]) -> Segment:
     """Build and atomically save a segment; it is not live until the store records it."""
     seg = Segment.build(fingerprints)
     seg.save(index_dir)
@@ -71,14 +71,15 @@ def write_segment(index_dir: Path, fingerprints: Mapping[str, landmarks.Fingerpr
 
 
 def collect_garbage(store, index_dir: Path, *, min_age_s: float = 3600.0) -> list[str]:
-    """Remove segment folders unknown to the database and older than ``min_age_s``.
+    """Remove segment folders unknown to the database (of any signal version) and older
+    than ``min_age_s`` (younger ones may belong to an ingest still running).
 
     Returns the removed folder names.
     """
     index_dir = Path(index_dir)
     if not index_dir.is_dir():
         return []
-    known = {s.name for s in store.list_segments(landmarks.SIGNAL_NAME, landmarks.SIGNAL_VERSION)}
+    known = store.segment_names()
     removed = []
     now = time.time()
     for p in index_dir.iterdir():

@@ -231,6 +231,11 @@ class Store:
                 for r in rows
             ]
 
+    def segment_names(self) -> set[str]:
+        """Names of every recorded index segment, of any signal and version."""
+        with self.session() as s:
+            return set(s.scalars(select(IndexSegmentRow.name)))
+
     def replace_segments(self, old: Sequence[str], new: SegmentIn) -> None:
         """Swap compacted segments for their merge in one transaction."""
         with self.session() as s, s.begin():
