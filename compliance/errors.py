@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
+from fingerprints.errors import CodedError
 
-class ComplianceError(Exception):
-    """Base error: ``code`` is stable and documented; ``message`` is for people."""
+
+class ComplianceError(CodedError):
+    """Base error of the service: ``code`` is stable and documented."""
 
     code = "compliance_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"[{self.code}] {self.message}"
 
 
 class PolicyError(ComplianceError):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 
-class FingerprintError(Exception):
-    """Base error: ``code`` is stable and documented; ``message`` is for people."""
+class CodedError(Exception):
+    """An error with a stable machine-readable ``code`` and a ``message`` for people.
 
-    code = "fingerprint_error"
+    The base of every error this project raises on purpose (the service's errors
+    derive from it too), so callers can report any of them the same way.
+    """
+
+    code = "error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -16,6 +20,12 @@ class FingerprintError(Exception):
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
+
+
+class FingerprintError(CodedError):
+    """An error of the audio library."""
+
+    code = "fingerprint_error"
 
 
 class AudioError(FingerprintError):

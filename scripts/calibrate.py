@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from compliance.detectors.landmark_strength import ANCHOR_MIDPOINT, ANCHOR_WIDTH
+from compliance.detectors.landmark_evidence import ANCHOR_MIDPOINT, ANCHOR_WIDTH
 
 
 def half(query_id: str) -> str:

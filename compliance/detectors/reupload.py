@@ -9,22 +9,17 @@ reported in the evidence details.
 from __future__ import annotations
 
 from compliance.detectors.base import CatalogueMatch, ScanContext
-from compliance.detectors.landmark_strength import strength_from_inliers
+from compliance.detectors.landmark_evidence import (
+    MIN_COVERAGE,
+    coverage,
+    landmark_evidence,
+    reportable,
+)
 from compliance.domain import Evidence, EvidenceKind
 from fingerprints import chromaprint
 
-MIN_COVERAGE = 0.6
-"""Share of the upload the matched span must cover to be a re-upload (else: remix)."""
-REPORT_MIN_STRENGTH = 0.02
-"""Weaker candidates are not reported at all."""
 CHROMAPRINT_CANDIDATES = 3
-
-
-def coverage(m: CatalogueMatch, upload_s: float) -> float:
-    """Share of the upload covered by the matched span (0..1)."""
-    if upload_s <= 0:
-        return 0.0
-    return min(1.0, m.match.matched_s / upload_s)
+"""Top landmark candidates that also get the whole-file Chromaprint comparison."""
 
 
 class ReuploadDetector:
@@ -36,35 +31,25 @@ class ReuploadDetector:
         out: list[Evidence] = []
         for rank, m in enumerate(ctx.catalogue_matches):
             cov = coverage(m, upload_s)
-            if cov < MIN_COVERAGE:
+            if cov < MIN_COVERAGE or not reportable(m):
                 continue
-            strength = strength_from_inliers(m.match.inliers)
-            if strength < REPORT_MIN_STRENGTH:
-                continue
-            details: dict[str, object] = {"coverage": round(cov, 3), "bank": "catalogue"}
+            details: dict[str, object] = {"coverage": round(cov, 3)}
             if rank < CHROMAPRINT_CANDIDATES:
                 details.update(self._chromaprint(ctx, m))
             lm = m.match
+            explanation = (
+                f"{lm.matched_s:.1f} s of the upload ({cov:.0%}) align with catalogue "
+                f"'{m.catalogue_id}' from {lm.catalogue_start_s:.1f} s "
+                f"({lm.inliers} aligned landmarks, speed x{lm.speed_ratio:.3f}, "
+                f"pitch {lm.pitch_shift_semitones:+.2f} st)"
+            )
             out.append(
-                Evidence(
+                landmark_evidence(
+                    m,
                     kind=EvidenceKind.REUPLOAD,
-                    strength=strength,
                     detector=self.name,
-                    detector_version=self.version,
-                    explanation=(
-                        f"{lm.matched_s:.1f} s of the upload ({cov:.0%}) align with catalogue "
-                        f"'{m.catalogue_id}' from {lm.catalogue_start_s:.1f} s "
-                        f"({lm.inliers} aligned landmarks, speed x{lm.speed_ratio:.3f}, "
-                        f"pitch {lm.pitch_shift_semitones:+.2f} st)"
-                    ),
-                    catalogue_id=m.catalogue_id,
-                    query_start_s=lm.query_start_s,
-                    catalogue_start_s=lm.catalogue_start_s,
-                    matched_s=lm.matched_s,
-                    speed_ratio=lm.speed_ratio,
-                    pitch_shift_semitones=lm.pitch_shift_semitones,
-                    raw_score=float(lm.inliers),
-                    raw_unit="aligned_landmarks",
+                    version=self.version,
+                    explanation=explanation,
                     details=details,
                 )
             )

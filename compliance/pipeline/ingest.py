@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compliance.errors import CatalogueError, ComplianceError, error_parts
+from compliance.errors import CatalogueError, error_parts
 from compliance.storage.index_files import collect_garbage, write_segment
 from fingerprints import chromaprint, landmarks
 from fingerprints.audio import content_hash, decode
-from fingerprints.errors import FingerprintError
+from fingerprints.errors import CodedError
 
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aiff", ".aif"}
@@ -213,7 +213,7 @@ def ingest(
                 )
             fp = landmarks.fingerprint(clip.samples)
             cp = chromaprint.fingerprint(clip)
-        except (ComplianceError, FingerprintError) as exc:
+        except CodedError as exc:
             report.failed.append((str(item.path), *error_parts(exc)))
             note(item, "failed")
             continue

@@ -15,7 +15,7 @@ from compliance.domain import Decision, Evidence, ReleaseMetadata
 from compliance.errors import ComplianceError, error_parts
 from fingerprints import chromaprint, landmarks
 from fingerprints.audio import content_hash, decode
-from fingerprints.errors import FingerprintError
+from fingerprints.errors import CodedError
 
 MIN_UPLOAD_S = 1.0
 
@@ -140,9 +140,9 @@ class Scanner:
                 result.evidence.extend(det.run(ctx))
                 result.detectors[det.name] = det.version
             result.decision = self.policy.evaluate(result.evidence, meta)
-        except (ComplianceError, FingerprintError, OSError) as exc:
+        except (CodedError, OSError) as exc:
             result.error_code, result.error_message = error_parts(exc)
-            if isinstance(exc, OSError) and not isinstance(exc, FingerprintError):
+            if isinstance(exc, OSError):
                 result.error_code = "audio_unreadable"
         result.elapsed_s = time.perf_counter() - started
         if self.record and result.ok:
