@@ -35,7 +35,6 @@ format: $(STAMP)
 EVAL_DIR ?= ../shared/eval
 EVAL_CACHE ?= $(abspath ../eval-cache)
 bench: $(STAMP)
-	$(PY) -m pytest -q tests -m slow -p no:cacheprovider || true
 	bash scripts/bench.sh "$(EVAL_DIR)" "$(EVAL_CACHE)"
 
 clean:
