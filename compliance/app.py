@@ -16,11 +16,21 @@ class App:
 
     @cached_property
     def store(self):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from compliance.errors import ConfigError
         from compliance.storage import Store
 
         self.settings.ensure_dirs()
-        store = Store(self.settings.database_url)
-        store.create_all()
+        try:
+            store = Store(self.settings.database_url)
+            store.create_all()
+        except SQLAlchemyError as exc:
+            raise ConfigError(
+                f"cannot open the database {self.settings.database_url}: {exc.__class__.__name__}"
+                f": {str(exc).splitlines()[0][:200]}",
+                code="database_unavailable",
+            ) from None
         return store
 
     @cached_property

@@ -30,7 +30,19 @@ def _err(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-@click.group()
+class _Main(click.Group):
+    """Reports service errors (bad configuration, unreachable database, invalid policy)
+    as one line with their code and exit status 2, never as a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ComplianceError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="release-compliance-checker")
 def main() -> None:
     """Compliance checks for music distributors: re-uploads, samples and policy decisions."""
@@ -51,6 +63,7 @@ def catalogue() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def catalogue_add(paths: tuple[Path, ...], manifest: Path | None, batch_size: int, quiet: bool):
     """Ingest audio files or folders (ids from the manifest, else the file name stem)."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from compliance.pipeline.ingest import expand_paths, ingest, read_manifest
@@ -70,7 +83,7 @@ def catalogue_add(paths: tuple[Path, ...], manifest: Path | None, batch_size: in
                 items.append(it)
     progress = Progress(
         TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-        transient=True, disable=quiet or not sys.stderr.isatty(),
+        transient=True, disable=quiet or not sys.stderr.isatty(), console=Console(stderr=True),
     )  # fmt: skip
     with progress:
         task = progress.add_task("", total=len(items))

@@ -166,3 +166,21 @@ def test_decisions_are_recorded_with_versions_and_policy_hash(world):
     assert len(rec.policy_hash) == 64
     assert rec.detectors.get("reupload") and rec.detectors.get("remix")
     assert rec.thresholds
+
+
+def test_configuration_errors_are_one_line_with_a_code(tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(main, ["catalogue", "list"], env={
+        "COMPLIANCE_HOME": str(tmp_path),
+        "COMPLIANCE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+    })  # fmt: skip
+    assert r.exit_code == 2 and "[database_unavailable]" in r.output
+    bad_policy = tmp_path / "p.yaml"
+    bad_policy.write_text("id: x\nrules: []\n")
+    (tmp_path / "a.wav").write_bytes(b"")
+    r = runner.invoke(main, ["check", str(tmp_path / "a.wav")], env={
+        "COMPLIANCE_HOME": str(tmp_path), "COMPLIANCE_POLICY": str(bad_policy),
+    })  # fmt: skip
+    assert r.exit_code == 2 and "[policy_invalid]" in r.output and "p.yaml:" in r.output
+    r = runner.invoke(main, ["catalogue", "list"], env={"COMPLIANCE_MAX_DURATION_S": "x"})
+    assert r.exit_code == 2 and "COMPLIANCE_MAX_DURATION_S" in r.output
