@@ -143,3 +143,25 @@ def test_chromaprint_same_transcoded_and_unrelated(tmp_path):
     assert chromaprint.compare(a, a).score == 1.0
     assert chromaprint.compare(a, b).score > 0.85
     assert chromaprint.compare(a, z).score < 0.7
+
+
+def test_hostile_wavs_give_codes_or_clean_audio(tmp_path):
+    import soundfile as sf
+
+    bad = np.full(SR, np.nan, np.float32)
+    bad[::3] = np.inf
+    sf.write(tmp_path / "nan.wav", bad, SR, subtype="FLOAT")
+    clip = decode(tmp_path / "nan.wav")
+    assert np.all(np.isfinite(clip.samples))
+    # a header that claims far more data than the file holds
+    good = tmp_path / "g.wav"
+    write_wav(good, np.zeros(SR, np.float32), SR)
+    data = bytearray(good.read_bytes())
+    data[40:44] = (2**31).to_bytes(4, "little")  # data chunk size: 2 GiB
+    liar = tmp_path / "liar.wav"
+    liar.write_bytes(bytes(data))
+    try:
+        clip = decode(liar, max_duration_s=60)
+        assert clip.duration_s <= 60.5
+    except AudioError as err:
+        assert err.code in {"audio_too_long", "audio_decode_failed"}
