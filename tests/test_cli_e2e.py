@@ -184,3 +184,40 @@ def test_configuration_errors_are_one_line_with_a_code(tmp_path):
     assert r.exit_code == 2 and "[policy_invalid]" in r.output and "p.yaml:" in r.output
     r = runner.invoke(main, ["catalogue", "list"], env={"COMPLIANCE_MAX_DURATION_S": "x"})
     assert r.exit_code == 2 and "COMPLIANCE_MAX_DURATION_S" in r.output
+
+
+def test_same_flow_on_postgresql(tmp_path):
+    """catalogue add + check through the CLI with the production store."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tests.conftest import _PG_SKIP, PG_URL
+
+    if _PG_SKIP:
+        pytest.skip(_PG_SKIP)
+    schema = f"e2e_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        env = {
+            "COMPLIANCE_HOME": str(tmp_path / "home"),
+            "COMPLIANCE_DATABASE_URL": f"{PG_URL}?options=-csearch_path%3D{schema}",
+        }
+        y = synth_piece(4321, 20.0, sample_rate=SR)
+        write_wav(tmp_path / "pg-song.wav", y, SR)
+        write_wav(tmp_path / "upload.wav", y[4 * SR : 16 * SR], SR)
+        runner = CliRunner()
+        r = runner.invoke(main, ["catalogue", "add", str(tmp_path / "pg-song.wav")], env=env)
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(main, ["check", "--json", str(tmp_path / "upload.wav")], env=env)
+        o = json.loads(r.output.splitlines()[0])
+        assert o["decision"] == "block" and o["evidence"][0]["catalogue_id"] == "pg-song"
+        with admin.connect() as c:
+            n = c.execute(sa.text(f'SELECT count(*) FROM "{schema}".scans')).scalar()
+        assert n == 1
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
