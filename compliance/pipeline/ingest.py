@@ -164,7 +164,7 @@ def ingest(
             signal=landmarks.SIGNAL_NAME,
             signal_version=landmarks.SIGNAL_VERSION,
             track_ids=[t.id for t in tracks],
-            n_hashes=int(seg.hashes.shape[0]),
+            n_hashes=seg.n_postings,
         )
         try:
             store.ingest_catalogue(tracks, segment=segment)
@@ -251,7 +251,7 @@ def compact(store, index_dir: Path, *, max_postings: int = 200_000_000) -> str |
             landmarks.SIGNAL_NAME,
             landmarks.SIGNAL_VERSION,
             merged.track_ids,
-            int(merged.hashes.shape[0]),
+            merged.n_postings,
         )
         store.replace_segments([s.name for s in live], new)
     except BaseException:

@@ -23,8 +23,9 @@ import numpy as np
 
 from fingerprints.landmarks import HASH_BITS, SIGNAL_NAME, SIGNAL_VERSION, Triplets
 
-FORMAT_VERSION = 2
-_ARRAYS = ("hashes", "tracks", "times", "pitches", "spans")
+FORMAT_VERSION = 3
+_ARRAYS = ("tracks", "times", "pitches", "spans")
+"""Posting columns saved per segment; the hash column is implied by the bucket table."""
 _N_BUCKETS = 1 << HASH_BITS
 
 
@@ -81,7 +82,7 @@ class Segment:
 
     def __init__(
         self,
-        hashes: np.ndarray,
+        hashes: np.ndarray | None,
         tracks: np.ndarray,
         times: np.ndarray,
         pitches: np.ndarray,
@@ -90,7 +91,7 @@ class Segment:
         durations_s: list[float],
         name: str,
     ) -> None:
-        self.hashes = hashes
+        self._hashes: np.ndarray | None = hashes
         self.tracks = tracks
         self.times = times
         self.pitches = pitches
@@ -180,7 +181,7 @@ class Segment:
                 "signal_version": SIGNAL_VERSION,
                 "track_ids": self.track_ids,
                 "durations_s": self.durations_s,
-                "n_hashes": int(self.hashes.shape[0]),
+                "n_hashes": self.n_postings,
             }
             with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
                 json.dump(meta, fh)
@@ -207,11 +208,24 @@ class Segment:
         mode = "r" if mmap else None
         arrays = {k: np.load(path / f"{k}.npy", mmap_mode=mode) for k in (*_ARRAYS, "offsets")}
         seg = cls(
-            arrays["hashes"], arrays["tracks"], arrays["times"], arrays["pitches"], arrays["spans"],
+            None, arrays["tracks"], arrays["times"], arrays["pitches"], arrays["spans"],
             list(meta["track_ids"]), list(meta["durations_s"]), path.name,
         )  # fmt: skip
         seg._offsets = arrays["offsets"]
         return seg
+
+    @property
+    def hashes(self) -> np.ndarray:
+        """Hash of every posting (uint32, sorted); rebuilt from the bucket table after a
+        load, where it is not stored."""
+        if self._hashes is None:
+            counts = np.diff(np.asarray(self.offsets, dtype=np.int64))
+            self._hashes = np.repeat(np.arange(_N_BUCKETS, dtype=np.uint32), counts)
+        return self._hashes
+
+    @property
+    def n_postings(self) -> int:
+        return int(self.offsets[-1])
 
     @property
     def offsets(self) -> np.ndarray:
@@ -269,7 +283,7 @@ class LandmarkIndex:
 
     @property
     def n_hashes(self) -> int:
-        return sum(int(s.hashes.shape[0]) for s in self.segments)
+        return sum(s.n_postings for s in self.segments)
 
     def nbytes(self) -> int:
         return sum(s.nbytes() for s in self.segments)
@@ -291,7 +305,7 @@ class LandmarkIndex:
         for base, seg in zip(self._bases, self.segments, strict=True):
             lo = seg.offsets[hashes].astype(np.int64)  # out-of-range hashes: empty bucket
             counts = seg.offsets[np.minimum(hashes + 1, _N_BUCKETS)].astype(np.int64) - lo
-            cap = max_bucket if max_bucket is not None else stop_bucket_size(seg.hashes.shape[0])
+            cap = max_bucket if max_bucket is not None else stop_bucket_size(seg.n_postings)
             counts[counts > cap] = 0
             total = int(counts.sum())
             if total == 0:
