@@ -1,50 +1,100 @@
-"""One Settings object, from the environment (prefix ``COMPLIANCE_``), checked at start."""
+"""One Settings object, from the environment (prefix ``COMPLIANCE_``), checked at start.
+
+Every variable is optional; a bad value fails at once with a :class:`ConfigError` whose
+message names the variable, instead of surfacing later as an obscure runtime error.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from compliance.errors import ConfigError
 
-_REPO_POLICY = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
-_SCHEMES = ("sqlite", "postgresql")
+PREFIX = "COMPLIANCE_"
+#: The policy pack shipped with the repository (used when ``COMPLIANCE_POLICY`` is unset).
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
+#: Database backends the store supports (SQLAlchemy backend names, any driver).
+DATABASE_BACKENDS = ("sqlite", "postgresql")
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, integer: bool) -> float:
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    """The variable's value, or None when unset or blank."""
     raw = env.get(name)
-    if raw is None or raw == "":
+    return None if raw is None or raw.strip() == "" else raw.strip()
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _raw(env, name)
+    if raw is None:
         return default
     try:
-        value = int(raw) if integer else float(raw)
+        value = int(raw)
     except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{name}={raw!r} is not {kind}") from None
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
     if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be positive")
+        raise ConfigError(f"{name}={raw!r} must be a positive integer")
     return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be a positive finite number")
+    return value
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    raw = _raw(env, name)
+    return (Path(raw) if raw is not None else default).expanduser().resolve()
+
+
+def _database_url(env: Mapping[str, str], name: str, default: str) -> str:
+    url = _raw(env, name) or default
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(f"{name}={url!r} is not a database URL") from None
+    if backend not in DATABASE_BACKENDS:
+        raise ConfigError(
+            f"{name} has scheme {backend!r}; use one of {', '.join(DATABASE_BACKENDS)}"
+        )
+    return url
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Configuration of one process.
+    """Configuration of one process (immutable; build it with :meth:`from_env`).
 
     Attributes
     ----------
     home : Path
-        State folder (``COMPLIANCE_HOME``, default ``./compliance-data``).
+        State folder (``COMPLIANCE_HOME``, default ``./compliance-data``), absolute.
     database_url : str
-        SQLAlchemy URL (``COMPLIANCE_DATABASE_URL``, default SQLite in ``home``).
+        SQLAlchemy URL (``COMPLIANCE_DATABASE_URL``, default ``sqlite:///{home}/compliance.db``);
+        backend ``sqlite`` or ``postgresql`` (for example ``postgresql+psycopg://...``).
     index_dir : Path
-        Landmark index segments (``COMPLIANCE_INDEX_DIR``, default ``home/index``).
+        Landmark index segments (``COMPLIANCE_INDEX_DIR``, default ``home/index``), absolute.
     policy_path : Path
-        Policy YAML (``COMPLIANCE_POLICY``, default ``policies/default.yaml``).
+        Policy YAML (``COMPLIANCE_POLICY``, default the repository's ``policies/default.yaml``).
     max_file_bytes : int
-        Largest accepted audio file (``COMPLIANCE_MAX_FILE_BYTES``, default 1 GiB).
+        Largest accepted audio file in bytes (``COMPLIANCE_MAX_FILE_BYTES``, default 1 GiB).
     max_duration_s : float
-        Longest accepted audio (``COMPLIANCE_MAX_DURATION_S``, default 1800 s).
+        Longest accepted audio in seconds (``COMPLIANCE_MAX_DURATION_S``, default 1800).
+    workers : int
+        Worker processes or threads (``COMPLIANCE_WORKERS``, default 1).
     """
 
     home: Path
@@ -53,33 +103,41 @@ class Settings:
     policy_path: Path
     max_file_bytes: int = 1 << 30
     max_duration_s: float = 1800.0
+    workers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate; raises :class:`ConfigError` naming the variable."""
+        """Read and validate the ``COMPLIANCE_*`` variables.
+
+        Parameters
+        ----------
+        environ : mapping, optional
+            Where to read from; ``os.environ`` (at call time) when omitted.
+
+        Raises
+        ------
+        ConfigError
+            A value is malformed: not a number, zero or negative, or an unsupported
+            database URL. The message names the variable.
+        """
         env = os.environ if environ is None else environ
-        home = Path(env.get("COMPLIANCE_HOME") or "compliance-data").expanduser().resolve()
-        url = env.get("COMPLIANCE_DATABASE_URL") or f"sqlite:///{home / 'compliance.db'}"
-        scheme = url.split(":", 1)[0].split("+", 1)[0]
-        if scheme not in _SCHEMES:
-            raise ConfigError(
-                f"COMPLIANCE_DATABASE_URL has scheme {scheme!r}; use one of {', '.join(_SCHEMES)}"
-            )
-        index_dir = Path(env.get("COMPLIANCE_INDEX_DIR") or home / "index").expanduser()
-        policy = Path(env.get("COMPLIANCE_POLICY") or _REPO_POLICY).expanduser()
+        home = _path(env, f"{PREFIX}HOME", Path("compliance-data"))
         return cls(
             home=home,
-            database_url=url,
-            index_dir=index_dir.resolve(),
-            policy_path=policy,
-            max_file_bytes=int(_number(env, "COMPLIANCE_MAX_FILE_BYTES", 1 << 30, integer=True)),
-            max_duration_s=float(_number(env, "COMPLIANCE_MAX_DURATION_S", 1800.0, integer=False)),
+            database_url=_database_url(
+                env, f"{PREFIX}DATABASE_URL", f"sqlite:///{home / 'compliance.db'}"
+            ),
+            index_dir=_path(env, f"{PREFIX}INDEX_DIR", home / "index"),
+            policy_path=_path(env, f"{PREFIX}POLICY", DEFAULT_POLICY),
+            max_file_bytes=_int(env, f"{PREFIX}MAX_FILE_BYTES", 1 << 30),
+            max_duration_s=_float(env, f"{PREFIX}MAX_DURATION_S", 1800.0),
+            workers=_int(env, f"{PREFIX}WORKERS", 1),
         )
 
     def ensure_dirs(self) -> None:
-        """Create the state folders."""
-        try:
-            self.home.mkdir(parents=True, exist_ok=True)
-            self.index_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create state folder {self.home}: {exc}") from None
+        """Create ``home`` and ``index_dir`` (and parents); ConfigError if impossible."""
+        for folder in (self.home, self.index_dir):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create state folder {folder}: {exc}") from None

@@ -1,12 +1,17 @@
-"""Persistence: the SQL store and the index files."""
+"""Persistence: the SQL store (SQLite or PostgreSQL) and the index files.
 
-from compliance.storage.store import (
+Public API: :class:`Store` and the plain values it takes and returns
+(:class:`CatalogueTrackIn`, :class:`CatalogueTrack`, :class:`SegmentIn`, :class:`Segment`,
+:class:`ScanRecord`). Tables live in :mod:`compliance.storage.models`.
+"""
+
+from compliance.storage.records import (
     CatalogueTrack,
     CatalogueTrackIn,
     ScanRecord,
     Segment,
     SegmentIn,
-    Store,
 )
+from compliance.storage.store import Store
 
 __all__ = ["CatalogueTrack", "CatalogueTrackIn", "ScanRecord", "Segment", "SegmentIn", "Store"]

@@ -1,22 +1,59 @@
-"""SQLAlchemy tables. Plain values leave the store as the dataclasses in ``records``."""
+"""SQLAlchemy tables. Plain values leave the store as the dataclasses in ``records``.
+
+Written for migrations: every constraint and index gets a deterministic name from the
+metadata's naming convention (Alembic can then alter or drop it on every backend),
+defaults that matter to rows written outside the ORM are also server defaults, and
+timestamps use :class:`~compliance.storage.types.UTCDateTime`.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from compliance.storage.types import UTCDateTime, utcnow
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "CatalogueTrackRow",
+    "IndexSegmentRow",
+    "ScanRow",
+    "SignalRow",
+    "utcnow",
+]
 
 
 class Base(DeclarativeBase):
-    pass
+    """Declarative base; ``Base.metadata`` is the target for Alembic autogenerate."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class CatalogueTrackRow(Base):
+    """A reference track of a bank (``catalogue`` by default), with provenance."""
+
     __tablename__ = "catalogue_tracks"
 
     id: Mapped[str] = mapped_column(String(512), primary_key=True)
@@ -25,36 +62,46 @@ class CatalogueTrackRow(Base):
     content_hash: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
     source_path: Mapped[str | None] = mapped_column(Text)
     duration_s: Mapped[float] = mapped_column(Float, nullable=False)
-    bank: Mapped[str] = mapped_column(String(64), default="catalogue", nullable=False)
-    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    bank: Mapped[str] = mapped_column(
+        String(64), default="catalogue", server_default="catalogue", nullable=False, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     added_by: Mapped[str | None] = mapped_column(String(256))
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    disabled: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), nullable=False
+    )
     disabled_reason: Mapped[str | None] = mapped_column(Text)
-    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class IndexSegmentRow(Base):
+    """A live index segment file; recorded in the same transaction as its catalogue rows."""
+
     __tablename__ = "index_segments"
 
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     signal: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     signal_version: Mapped[str] = mapped_column(String(32), nullable=False)
-    track_ids: Mapped[list] = mapped_column(JSON, nullable=False)
+    track_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     n_hashes: Mapped[int] = mapped_column(Integer, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
 
 class SignalRow(Base):
+    """A cached extracted signal of some audio, per (content hash, signal, version)."""
+
     __tablename__ = "signals"
 
     content_hash: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(32), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
 
 
 class ScanRow(Base):
+    """One decision, with the policy identity and evidence that explain it."""
+
     __tablename__ = "scans"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -64,11 +111,12 @@ class ScanRow(Base):
     policy_id: Mapped[str] = mapped_column(String(128), nullable=False)
     policy_version: Mapped[str] = mapped_column(String(64), nullable=False)
     policy_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    evidence: Mapped[list] = mapped_column(JSON, nullable=False)
-    rules_fired: Mapped[list] = mapped_column(JSON, nullable=False)
-    detectors: Mapped[dict] = mapped_column(JSON, nullable=False)
-    thresholds: Mapped[dict] = mapped_column(JSON, nullable=False)
-    release_metadata: Mapped[dict] = mapped_column("metadata", JSON, nullable=False)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    rules_fired: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    detectors: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    # "metadata" is reserved on declarative classes: the column keeps its name.
+    release_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, index=True
+        UTCDateTime(), default=utcnow, index=True, nullable=False
     )

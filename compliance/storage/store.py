@@ -1,14 +1,18 @@
-"""The store: narrow repository methods over SQLAlchemy (SQLite default, PostgreSQL)."""
+"""The store: narrow repository methods over SQLAlchemy (SQLite default, PostgreSQL).
+
+Each method is one short transaction and returns plain values from ``records``; no ORM
+object or session leaves this module (``session()`` exists for migrations and tests).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,71 +24,17 @@ from compliance.storage.models import (
     ScanRow,
     SignalRow,
 )
+from compliance.storage.records import (
+    CatalogueTrack,
+    CatalogueTrackIn,
+    ScanRecord,
+    Segment,
+    SegmentIn,
+)
 
+__all__ = ["CatalogueTrack", "CatalogueTrackIn", "ScanRecord", "Segment", "SegmentIn", "Store"]
 
-@dataclass(frozen=True, slots=True)
-class CatalogueTrackIn:
-    id: str
-    content_hash: str
-    duration_s: float
-    title: str | None = None
-    artist: str | None = None
-    source_path: str | None = None
-    added_by: str | None = None
-    bank: str = "catalogue"
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogueTrack:
-    id: str
-    content_hash: str
-    duration_s: float
-    title: str | None
-    artist: str | None
-    source_path: str | None
-    added_by: str | None
-    added_at: datetime | None
-    bank: str
-    disabled: bool
-    disabled_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentIn:
-    name: str
-    signal: str
-    signal_version: str
-    track_ids: list[str]
-    n_hashes: int
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    name: str
-    signal: str
-    signal_version: str
-    track_ids: list[str]
-    n_hashes: int
-    created_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class ScanRecord:
-    """One stored decision with everything needed to explain it later."""
-
-    id: str | None
-    file: str
-    content_hash: str
-    decision: str
-    policy_id: str
-    policy_version: str
-    policy_hash: str
-    evidence: list[dict[str, Any]]
-    rules_fired: list[dict[str, Any]]
-    detectors: dict[str, str]
-    thresholds: dict[str, Any]
-    release_metadata: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime | None = None
+SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def _track(row: CatalogueTrackRow) -> CatalogueTrack:
@@ -92,7 +42,21 @@ def _track(row: CatalogueTrackRow) -> CatalogueTrack:
         id=row.id, content_hash=row.content_hash, duration_s=row.duration_s, title=row.title,
         artist=row.artist, source_path=row.source_path, added_by=row.added_by,
         added_at=row.added_at, bank=row.bank, disabled=row.disabled,
-        disabled_reason=row.disabled_reason,
+        disabled_reason=row.disabled_reason, disabled_at=row.disabled_at,
+    )  # fmt: skip
+
+
+def _segment(row: IndexSegmentRow) -> Segment:
+    return Segment(
+        name=row.name, signal=row.signal, signal_version=row.signal_version,
+        track_ids=list(row.track_ids), n_hashes=row.n_hashes, created_at=row.created_at,
+    )  # fmt: skip
+
+
+def _segment_row(seg: SegmentIn) -> IndexSegmentRow:
+    return IndexSegmentRow(
+        name=seg.name, signal=seg.signal, signal_version=seg.signal_version,
+        track_ids=[str(t) for t in seg.track_ids], n_hashes=int(seg.n_hashes),
     )  # fmt: skip
 
 
@@ -106,81 +70,123 @@ def _scan(row: ScanRow) -> ScanRecord:
     )  # fmt: skip
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """Per-connection SQLite setup: WAL (readers never block the writer), FK checks, waits."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cur.close()
+
+
 class Store:
     """Repositories over one database URL.
 
     Parameters
     ----------
     url : str
-        SQLAlchemy URL: ``sqlite:///path`` (WAL, foreign keys, busy timeout) or
-        ``postgresql+psycopg://...``.
-    engine_kwargs : dict
-        Passed to :func:`sqlalchemy.create_engine` (tests set a schema search path).
+        SQLAlchemy URL: ``sqlite:///path`` (WAL, foreign keys, busy timeout; the folder
+        must exist) or ``postgresql+psycopg://user@host/db``.
+    **engine_kwargs
+        Passed to :func:`sqlalchemy.create_engine` (tests set ``connect_args`` with a
+        PostgreSQL ``search_path``).
     """
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
-        if url.startswith("sqlite"):
-            engine_kwargs.setdefault("connect_args", {"timeout": 30})
+        self.backend = make_url(url).get_backend_name()
+        if self.backend == "sqlite":
+            engine_kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})
+        else:
+            engine_kwargs.setdefault("pool_pre_ping", True)
         self.engine = create_engine(url, **engine_kwargs)
-        if url.startswith("sqlite"):
+        if self.backend == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def create_all(self) -> None:
+        """Create missing tables (idempotent; schema changes will go through Alembic)."""
         Base.metadata.create_all(self.engine)
 
     def close(self) -> None:
+        """Close every pooled connection."""
         self.engine.dispose()
 
     def session(self) -> Session:
+        """A new ORM session (for migrations and tests; repositories use their own)."""
         return self._session()
 
     # ---------------------------------------------------------------- catalogue
     def ingest_catalogue(
         self, tracks: Sequence[CatalogueTrackIn], *, segment: SegmentIn | None
     ) -> None:
-        """Insert tracks and their index segment in one transaction (all or nothing)."""
-        with self.session() as s:
-            try:
-                with s.begin():
-                    ids = [t.id for t in tracks]
-                    if len(set(ids)) != len(ids):
-                        raise CatalogueError(
-                            "duplicate catalogue id in one batch", code="catalogue_duplicate_id"
-                        )
-                    taken = s.scalars(
-                        select(CatalogueTrackRow.id).where(CatalogueTrackRow.id.in_(ids))
-                    ).all()
-                    if taken:
-                        raise CatalogueError(
-                            f"catalogue id already exists: {', '.join(sorted(taken)[:5])}",
-                            code="catalogue_duplicate_id",
-                        )
-                    for t in tracks:
-                        s.add(CatalogueTrackRow(
-                            id=t.id, title=t.title, artist=t.artist,
-                            content_hash=t.content_hash, source_path=t.source_path,
-                            duration_s=float(t.duration_s), added_by=t.added_by, bank=t.bank,
-                        ))  # fmt: skip
-                    if segment is not None:
-                        s.add(IndexSegmentRow(
-                            name=segment.name, signal=segment.signal,
-                            signal_version=segment.signal_version,
-                            track_ids=list(segment.track_ids), n_hashes=int(segment.n_hashes),
-                        ))  # fmt: skip
-            except IntegrityError as exc:
-                raise CatalogueError(
-                    f"catalogue write refused by the database: {exc.orig}",
-                    code="catalogue_conflict",
-                ) from None
+        """Insert ``tracks`` and the index ``segment`` that covers them, all or nothing.
+
+        Raises
+        ------
+        CatalogueError
+            ``catalogue_duplicate_id`` if an id is already stored or repeated in the batch;
+            ``catalogue_conflict`` for any other constraint (same audio under another id,
+            a segment name already recorded). Nothing is written in either case.
+        """
+        ids = [t.id for t in tracks]
+        if len(set(ids)) != len(ids):
+            raise CatalogueError(
+                "duplicate catalogue id in one batch", code="catalogue_duplicate_id"
+            )
+        try:
+            with self.session() as s, s.begin():
+                taken = self._existing_ids(s, ids)
+                if taken:
+                    raise _duplicate_ids(taken)
+                s.add_all(
+                    CatalogueTrackRow(
+                        id=t.id, title=t.title, artist=t.artist,
+                        content_hash=t.content_hash, source_path=t.source_path,
+                        duration_s=float(t.duration_s), added_by=t.added_by, bank=t.bank,
+                    )
+                    for t in tracks
+                )  # fmt: skip
+                if segment is not None:
+                    s.add(_segment_row(segment))
+        except IntegrityError as exc:
+            # A concurrent writer may have taken an id after our check: report it as such.
+            with self.session() as s:
+                taken = self._existing_ids(s, ids)
+            if taken:
+                raise _duplicate_ids(taken) from None
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise CatalogueError(
+                f"catalogue write refused by the database: {first}", code="catalogue_conflict"
+            ) from None
+
+    @staticmethod
+    def _existing_ids(s: Session, ids: Sequence[str]) -> list[str]:
+        found: list[str] = []
+        for start in range(0, len(ids), 500):  # stay under bound-parameter limits
+            chunk = list(ids[start : start + 500])
+            found += s.scalars(
+                select(CatalogueTrackRow.id).where(CatalogueTrackRow.id.in_(chunk))
+            ).all()
+        return sorted(found)
 
     def get_track(self, track_id: str) -> CatalogueTrack | None:
+        """The entry with this catalogue id (disabled or not), or None."""
         with self.session() as s:
             row = s.get(CatalogueTrackRow, track_id)
             return _track(row) if row else None
 
     def find_track_by_hash(self, content_hash: str) -> CatalogueTrack | None:
+        """The entry holding this exact audio (disabled or not), or None."""
         with self.session() as s:
             row = s.scalars(
                 select(CatalogueTrackRow).where(CatalogueTrackRow.content_hash == content_hash)
@@ -188,6 +194,7 @@ class Store:
             return _track(row) if row else None
 
     def list_tracks(self, *, include_disabled: bool = False) -> list[CatalogueTrack]:
+        """Entries ordered by id; disabled ones only when ``include_disabled``."""
         with self.session() as s:
             q = select(CatalogueTrackRow).order_by(CatalogueTrackRow.id)
             if not include_disabled:
@@ -195,17 +202,23 @@ class Store:
             return [_track(r) for r in s.scalars(q)]
 
     def active_track_ids(self) -> set[str]:
+        """Ids of the entries that may match (not disabled)."""
         with self.session() as s:
             return set(
                 s.scalars(select(CatalogueTrackRow.id).where(CatalogueTrackRow.disabled.is_(False)))
             )
 
     def count_tracks(self) -> int:
+        """Number of entries, disabled ones included."""
         with self.session() as s:
             return int(s.scalar(select(func.count()).select_from(CatalogueTrackRow)) or 0)
 
     def disable_track(self, track_id: str, *, reason: str) -> None:
-        """Stop matching an entry; the row and past decisions stay."""
+        """Stop matching an entry; the row and past decisions stay.
+
+        Disabling an entry that is already disabled records the new reason and time.
+        Raises :class:`CatalogueError` ``catalogue_unknown_id`` for an unknown id.
+        """
         with self.session() as s, s.begin():
             row = s.get(CatalogueTrackRow, track_id)
             if row is None:
@@ -216,7 +229,9 @@ class Store:
             row.disabled_reason = reason
             row.disabled_at = datetime.now(UTC)
 
+    # ---------------------------------------------------------------- index segments
     def list_segments(self, signal: str, signal_version: str) -> list[Segment]:
+        """Live segments of one signal version, oldest first."""
         with self.session() as s:
             rows = s.scalars(
                 select(IndexSegmentRow)
@@ -224,12 +239,7 @@ class Store:
                 .where(IndexSegmentRow.signal_version == signal_version)
                 .order_by(IndexSegmentRow.created_at, IndexSegmentRow.name)
             )
-            return [
-                Segment(
-                    r.name, r.signal, r.signal_version, list(r.track_ids), r.n_hashes, r.created_at
-                )
-                for r in rows
-            ]
+            return [_segment(r) for r in rows]
 
     def segment_names(self) -> set[str]:
         """Names of every recorded index segment, of any signal and version."""
@@ -237,36 +247,44 @@ class Store:
             return set(s.scalars(select(IndexSegmentRow.name)))
 
     def replace_segments(self, old: Sequence[str], new: SegmentIn) -> None:
-        """Swap compacted segments for their merge in one transaction."""
+        """Swap compacted segments for their merge in one transaction.
+
+        Raises :class:`CatalogueError` ``catalogue_conflict`` (nothing changed) if any of
+        ``old`` is no longer recorded, i.e. another process compacted first.
+        """
         with self.session() as s, s.begin():
-            rows = s.scalars(select(IndexSegmentRow).where(IndexSegmentRow.name.in_(list(old))))
-            found = list(rows)
+            found = list(
+                s.scalars(select(IndexSegmentRow).where(IndexSegmentRow.name.in_(list(old))))
+            )
             if len(found) != len(set(old)):
                 raise CatalogueError(
                     "index segments changed during compaction", code="catalogue_conflict"
                 )
             for r in found:
                 s.delete(r)
-            s.add(IndexSegmentRow(
-                name=new.name, signal=new.signal, signal_version=new.signal_version,
-                track_ids=list(new.track_ids), n_hashes=int(new.n_hashes),
-            ))  # fmt: skip
+            s.flush()  # delete before insert: the merge may reuse a name
+            s.add(_segment_row(new))
 
     # ---------------------------------------------------------------- signals
     def put_signal(
         self, content_hash: str, name: str, version: str, data: bytes, meta: dict[str, Any]
     ) -> None:
+        """Store (or replace) the extracted signal ``name``/``version`` of some audio."""
         with self.session() as s, s.begin():
             s.merge(SignalRow(content_hash=content_hash, name=name, version=version,
-                              data=data, meta=meta))  # fmt: skip
+                              data=bytes(data), meta=dict(meta)))  # fmt: skip
 
-    def get_signal(self, content_hash: str, name: str, version: str) -> tuple[bytes, dict] | None:
+    def get_signal(
+        self, content_hash: str, name: str, version: str
+    ) -> tuple[bytes, dict[str, Any]] | None:
+        """``(data, meta)`` of a cached signal, or None if never extracted."""
         with self.session() as s:
             row = s.get(SignalRow, (content_hash, name, version))
-            return (row.data, dict(row.meta or {})) if row else None
+            return (bytes(row.data), dict(row.meta or {})) if row else None
 
     # ---------------------------------------------------------------- scans
     def record_scan(self, scan: ScanRecord) -> str:
+        """Persist one decision; returns its id (``scan.id`` or a new UUID)."""
         scan_id = scan.id or str(uuid.uuid4())
         with self.session() as s, s.begin():
             s.add(ScanRow(
@@ -275,23 +293,28 @@ class Store:
                 policy_version=scan.policy_version, policy_hash=scan.policy_hash,
                 evidence=scan.evidence, rules_fired=scan.rules_fired, detectors=scan.detectors,
                 thresholds=scan.thresholds, release_metadata=scan.release_metadata,
+                **({"created_at": scan.created_at} if scan.created_at else {}),
             ))  # fmt: skip
         return scan_id
 
     def get_scan(self, scan_id: str) -> ScanRecord | None:
+        """The stored decision with this id, or None."""
         with self.session() as s:
             row = s.get(ScanRow, scan_id)
             return _scan(row) if row else None
 
-    def list_scans(self, *, limit: int = 100) -> list[ScanRecord]:
+    def list_scans(self, limit: int = 100) -> list[ScanRecord]:
+        """The latest ``limit`` decisions, newest first."""
         with self.session() as s:
-            rows = s.scalars(select(ScanRow).order_by(ScanRow.created_at.desc()).limit(limit))
+            rows = s.scalars(
+                select(ScanRow).order_by(ScanRow.created_at.desc(), ScanRow.id).limit(limit)
+            )
             return [_scan(r) for r in rows]
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
+def _duplicate_ids(taken: Sequence[str]) -> CatalogueError:
+    more = f" (+{len(taken) - 5} more)" if len(taken) > 5 else ""
+    return CatalogueError(
+        f"catalogue id already exists: {', '.join(taken[:5])}{more}",
+        code="catalogue_duplicate_id",
+    )
