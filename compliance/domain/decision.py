@@ -24,18 +24,24 @@ _SEVERITY = {Verdict.PASS: 0, Verdict.REVIEW: 1, Verdict.BLOCK: 2}
 
 @dataclass(frozen=True, slots=True)
 class RuleFiring:
-    """One rule that matched, and on which evidence (indexes into the evidence list)."""
+    """One rule that matched, and on which evidence (indexes into the evidence list).
+
+    ``action`` is the rule's own ``then`` as written in the policy; it differs from the
+    verdict ``then`` for ``require_disclosure``, which is decided as review.
+    """
 
     rule_id: str
     then: Verdict
     reason: str
     evidence_indexes: tuple[int, ...] = ()
     thresholds: dict[str, Any] = field(default_factory=dict)
+    action: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule_id": self.rule_id,
             "then": str(self.then),
+            "action": self.action or str(self.then),
             "reason": self.reason,
             "evidence": list(self.evidence_indexes),
             "thresholds": dict(self.thresholds),

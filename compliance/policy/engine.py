@@ -1,16 +1,25 @@
-"""The policy engine: evidence + declared metadata -> Decision with a rule trace."""
+"""The policy engine: evidence + declared metadata -> Decision with a rule trace.
+
+Semantics
+---------
+* Every rule is evaluated, in order. A rule fires (once) if at least one evidence item
+  satisfies its ``when`` and none of its ``unless`` conditions; the firing lists every
+  such evidence index.
+* The verdict is the most severe ``then`` among the rules that fired (block > review >
+  pass; ``require_disclosure`` counts as review). A ``pass`` rule is recorded in the
+  trace but cannot lower the verdict. If no rule fires, the verdict is the policy's
+  ``default``.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 from compliance.domain import Decision, Evidence, ReleaseMetadata, RuleFiring, Verdict
-from compliance.policy.loader import parse_policy_text, read_policy_file
-from compliance.policy.schema import PolicyDoc, Rule
+from compliance.policy.schema import PolicyDoc, Rule, Unless, When
 
-_ACTION_VERDICT = {
+ACTION_VERDICT: dict[str, Verdict] = {
     "pass": Verdict.PASS,
     "review": Verdict.REVIEW,
     "require_disclosure": Verdict.REVIEW,
@@ -18,57 +27,92 @@ _ACTION_VERDICT = {
 }
 
 
-def _rule_matches(rule: Rule, ev: Evidence, meta: ReleaseMetadata) -> bool:
-    w = rule.when
-    if ev.kind not in w.kinds():
+def _declared_value(meta: ReleaseMetadata, name: str) -> Any:
+    if name.startswith("extra."):
+        return meta.extra.get(name.removeprefix("extra."))
+    return getattr(meta, name)
+
+
+def _within(value: float | None, low: float | None, high: float | None) -> bool:
+    """``low <= value <= high`` for the bounds that are set; an unknown value fails any bound."""
+    if low is None and high is None:
+        return True
+    if value is None:
         return False
-    if w.min_strength is not None and ev.strength < w.min_strength:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def when_holds(when: When, ev: Evidence, meta: ReleaseMetadata) -> bool:
+    """Whether one evidence item (with the release metadata) satisfies ``when``."""
+    return (
+        ev.kind in when.kinds()
+        and _within(ev.strength, when.min_strength, when.max_strength)
+        and _within(ev.matched_s, when.min_matched_s, when.max_matched_s)
+        and (when.bank is None or ev.details.get("bank") == when.bank)
+        and (
+            when.licence_declared is None
+            or meta.has_licence_for(ev.catalogue_id) == when.licence_declared
+        )
+        and (when.uploader_tier is None or meta.uploader_tier in when.uploader_tier)
+        and all(_declared_value(meta, k) in v for k, v in (when.declared or {}).items())
+    )
+
+
+def unless_holds(unless: Unless | None, ev: Evidence, meta: ReleaseMetadata) -> bool:
+    """Whether any exemption of ``unless`` holds for this evidence item."""
+    if unless is None:
         return False
-    if w.max_strength is not None and ev.strength > w.max_strength:
-        return False
-    matched = ev.matched_s if ev.matched_s is not None else 0.0
-    if w.min_matched_s is not None and matched < w.min_matched_s:
-        return False
-    if w.max_matched_s is not None and matched > w.max_matched_s:
-        return False
-    if w.bank is not None and ev.details.get("bank") != w.bank:
-        return False
-    if w.licence_declared is not None and (
-        meta.has_licence_for(ev.catalogue_id) != w.licence_declared
-    ):
-        return False
-    if w.uploader_tier is not None and meta.uploader_tier not in w.uploader_tier:
-        return False
-    if w.declared:
-        for name, allowed in w.declared.items():
-            value = getattr(meta, name, None) if hasattr(meta, name) else meta.extra.get(name)
-            if value not in allowed:
-                return False
-    u = rule.unless
-    if u is not None:
-        if u.licence_declared and meta.has_licence_for(ev.catalogue_id):
-            return False
-        if u.uploader_tier is not None and meta.uploader_tier in u.uploader_tier:
-            return False
-    return True
+    return bool(
+        (unless.licence_declared and meta.has_licence_for(ev.catalogue_id))
+        or (unless.uploader_tier is not None and meta.uploader_tier in unless.uploader_tier)
+    )
+
+
+def fire(rule: Rule, evidence: Sequence[Evidence], meta: ReleaseMetadata) -> RuleFiring | None:
+    """The rule's firing on this evidence, or None if it does not fire."""
+    hits = tuple(
+        i
+        for i, ev in enumerate(evidence)
+        if when_holds(rule.when, ev, meta) and not unless_holds(rule.unless, ev, meta)
+    )
+    if not hits:
+        return None
+    return RuleFiring(
+        rule_id=rule.id,
+        then=ACTION_VERDICT[rule.then],
+        reason=rule.reason,
+        evidence_indexes=hits,
+        thresholds=dict(rule.when.thresholds()),
+        action=rule.then,
+    )
 
 
 class Policy:
-    """A validated policy.
+    """A validated policy, ready to evaluate.
+
+    Build it with :func:`compliance.policy.load_policy` or
+    :func:`compliance.policy.load_policy_text`.
 
     Attributes
     ----------
-    id, version, mode : str
+    doc : PolicyDoc
+        The validated file content.
     hash : str
-        SHA-256 of the canonical content (comments and layout do not change it).
+        SHA-256 hex of the canonical JSON form of the file (comments and layout do not
+        change it; any value does).
     source : str
-        File it was read from.
+        Where it was read from.
     """
+
+    __slots__ = ("doc", "hash", "source")
 
     def __init__(self, doc: PolicyDoc, digest: str, *, source: str = "<policy>") -> None:
         self.doc = doc
         self.hash = digest
         self.source = source
+
+    def __repr__(self) -> str:
+        return f"Policy(id={self.id!r}, version={self.version!r}, hash={self.hash[:12]!r})"
 
     @property
     def id(self) -> str:
@@ -80,31 +124,36 @@ class Policy:
 
     @property
     def mode(self) -> str:
+        """``"enforce"`` or ``"shadow"``."""
         return self.doc.mode
 
     def thresholds(self) -> dict[str, dict[str, Any]]:
-        """Every numeric threshold with its source: ``{"rule.field": {value, source, date}}``."""
+        """Every numeric threshold of every rule, with its source.
+
+        Returns
+        -------
+        dict
+            ``{"rule_id.field": {"value": float, "source": str, "date": "YYYY-MM-DD"}}``.
+        """
         out: dict[str, dict[str, Any]] = {}
-        for r in self.doc.rules:
-            for k, v in r.when.thresholds().items():
-                src = r.sources[k]
-                out[f"{r.id}.{k}"] = {"value": v, "source": src.source, "date": str(src.date)}
+        for rule in self.doc.rules:
+            for name, value in rule.when.thresholds().items():
+                src = rule.sources[name]
+                out[f"{rule.id}.{name}"] = {
+                    "value": value,
+                    "source": src.source,
+                    "date": src.date.isoformat(),
+                }
         return out
 
-    def _verdict(
-        self, evidence: Sequence[Evidence], meta: ReleaseMetadata
-    ) -> tuple[Verdict, list[RuleFiring]]:
-        fired: list[RuleFiring] = []
-        verdict = Verdict(self.doc.default)
-        for rule in self.doc.rules:
-            idx = tuple(i for i, ev in enumerate(evidence) if _rule_matches(rule, ev, meta))
-            if not idx:
-                continue
-            v = _ACTION_VERDICT[rule.then]
-            fired.append(RuleFiring(rule.id, v, rule.reason, idx, dict(rule.when.thresholds())))
-            if v.severity > verdict.severity:
-                verdict = v
-        return verdict, fired
+    def trace(
+        self, evidence: Sequence[Evidence], metadata: ReleaseMetadata
+    ) -> tuple[Verdict, tuple[RuleFiring, ...]]:
+        """The verdict and the rules that fired, without building a Decision."""
+        fired = tuple(f for r in self.doc.rules if (f := fire(r, evidence, metadata)) is not None)
+        if not fired:
+            return Verdict(self.doc.default), fired
+        return max((f.then for f in fired), key=lambda v: v.severity), fired
 
     def evaluate(
         self,
@@ -113,30 +162,29 @@ class Policy:
         *,
         shadow: Sequence[Policy] = (),
     ) -> Decision:
-        """Decide: every rule is evaluated, the most severe action wins.
+        """Decide on one upload.
 
-        A ``pass`` rule that fires is recorded in the trace but never lowers the verdict.
-        ``shadow`` policies are evaluated on the same input; their verdicts are recorded
-        in :attr:`Decision.shadow` and change nothing.
+        Parameters
+        ----------
+        evidence : sequence of Evidence
+            Everything the detectors reported; ``RuleFiring.evidence_indexes`` index it.
+        metadata : ReleaseMetadata, optional
+            What the uploader declared (licences, tier, AI disclosure); empty if omitted.
+        shadow : sequence of Policy
+            Policies evaluated on the same input whose verdicts are only recorded, in
+            ``Decision.shadow`` as ``{policy.id: verdict}``.
+
+        Returns
+        -------
+        Decision
         """
-        meta = metadata or ReleaseMetadata()
-        verdict, fired = self._verdict(evidence, meta)
+        meta = metadata if metadata is not None else ReleaseMetadata()
+        verdict, fired = self.trace(evidence, meta)
         return Decision(
             verdict=verdict,
             policy_id=self.id,
             policy_version=self.version,
             policy_hash=self.hash,
-            rules_fired=tuple(fired),
-            shadow={p.id: str(p._verdict(evidence, meta)[0]) for p in shadow},
+            rules_fired=fired,
+            shadow={p.id: str(p.trace(evidence, meta)[0]) for p in shadow},
         )
-
-
-def load_policy(path: str | os.PathLike) -> Policy:
-    """Read, validate and wrap a policy file (raises PolicyError with file:line: field)."""
-    doc, digest = read_policy_file(path)
-    return Policy(doc, digest, source=str(path))
-
-
-def load_policy_text(text: str, *, source: str = "<policy>") -> Policy:
-    doc, digest = parse_policy_text(text, source=source)
-    return Policy(doc, digest, source=source)

@@ -1,104 +1,199 @@
-"""The policy file schema (pydantic, closed vocabulary: no eval, no templates)."""
+"""The policy file format: pydantic models of a closed vocabulary (no eval, no templates).
+
+Every model forbids unknown keys. Numbers and booleans are strict (``"0.5"`` or ``yes``
+are errors, not silently converted). Cross-field checks (a source for every threshold,
+unique rule ids, min <= max) raise errors that carry the location of the offending
+field in ``ctx["at"]``, relative to the model, so the loader can point at its line.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 from compliance.domain import EvidenceKind
 
 Action = Literal["pass", "review", "block", "require_disclosure"]
-NUMERIC_WHEN = ("min_strength", "max_strength", "min_matched_s", "max_matched_s")
+VerdictName = Literal["pass", "review", "block"]
+ThresholdName = Literal["min_strength", "max_strength", "min_matched_s", "max_matched_s"]
+THRESHOLDS: tuple[str, ...] = ("min_strength", "max_strength", "min_matched_s", "max_matched_s")
+#: Scalar fields of :class:`compliance.domain.ReleaseMetadata` that ``declared`` may test;
+#: other uploader-supplied keys are tested as ``extra.<key>``.
+DECLARABLE: tuple[str, ...] = ("title", "artist", "account_id", "uploader_tier", "contains_ai")
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
+Strength = Annotated[float, Field(strict=True, ge=0.0, le=1.0, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(strict=True, ge=0.0, allow_inf_nan=False)]
+Tiers = Annotated[tuple[str | None, ...], Field(min_length=1)]
 
 
-class _Strict(BaseModel):
+def problem(message: str, at: tuple[str | int, ...] = ()) -> PydanticCustomError:
+    """A validation error whose field is ``at``, relative to the model being validated."""
+    return PydanticCustomError("policy_rule", "{message}", {"message": message, "at": at})
+
+
+def _kinds_as_tuple(value: Any) -> Any:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and not value:
+        raise ValueError("give at least one evidence kind")
+    return value
+
+
+def _version_text(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f'write the version as a quoted string, e.g. "{value}"')
+    return value
+
+
+_KIND_VALUES = [k.value for k in EvidenceKind]
+Kinds = Annotated[
+    tuple[EvidenceKind, ...],
+    BeforeValidator(_kinds_as_tuple),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": _KIND_VALUES},
+                {"type": "array", "items": {"type": "string", "enum": _KIND_VALUES}, "minItems": 1},
+            ],
+            "description": "One evidence kind or a list of kinds.",
+        }
+    ),
+]
+
+
+class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Source(_Strict):
-    """Where a threshold comes from, and when it was set."""
+class Source(_Closed):
+    """Where a threshold's value comes from, and when it was set."""
 
     source: str = Field(min_length=3)
     date: dt.date
 
 
-class When(_Strict):
-    """Conditions on one evidence item (all must hold; thresholds are inclusive)."""
+class When(_Closed):
+    """Conditions on one evidence item; all must hold. Thresholds are inclusive.
 
-    kind: EvidenceKind | list[EvidenceKind]
-    min_strength: float | None = Field(default=None, ge=0.0, le=1.0)
-    max_strength: float | None = Field(default=None, ge=0.0, le=1.0)
-    min_matched_s: float | None = Field(default=None, ge=0.0)
-    max_matched_s: float | None = Field(default=None, ge=0.0)
-    bank: str | None = None
-    licence_declared: bool | None = None
-    uploader_tier: list[str] | None = None
-    declared: dict[str, list[str | None]] | None = None
+    A threshold on ``matched_s`` does not hold for evidence without a matched duration.
+    """
+
+    kind: Kinds
+    min_strength: Strength | None = None
+    max_strength: Strength | None = None
+    min_matched_s: Seconds | None = None
+    max_matched_s: Seconds | None = None
+    bank: str | None = Field(default=None, min_length=1)
+    licence_declared: Annotated[bool, Field(strict=True)] | None = None
+    uploader_tier: Tiers | None = None
+    declared: dict[str, Annotated[tuple[str | None, ...], Field(min_length=1)]] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> When:
+        for low, high in (("min_strength", "max_strength"), ("min_matched_s", "max_matched_s")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise problem(
+                    f"{high} ({hi}) is below {low} ({lo}): the rule can never fire", (high,)
+                )
+        for name in self.declared or {}:
+            if name not in DECLARABLE and not (name.startswith("extra.") and len(name) > 6):
+                raise problem(
+                    f"unknown metadata field '{name}': use one of {', '.join(DECLARABLE)} "
+                    "or extra.<key>",
+                    ("declared", name),
+                )
+        return self
 
     def kinds(self) -> frozenset[EvidenceKind]:
-        return frozenset(self.kind if isinstance(self.kind, list) else [self.kind])
+        """The evidence kinds this condition applies to."""
+        return frozenset(self.kind)
 
     def thresholds(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in NUMERIC_WHEN if getattr(self, k) is not None}
+        """The numeric thresholds that are set, by field name."""
+        return {k: getattr(self, k) for k in THRESHOLDS if getattr(self, k) is not None}
 
 
-class Unless(_Strict):
-    """Exemptions: if any holds for an evidence item, the rule does not fire on it."""
+class Unless(_Closed):
+    """Exemptions: if any listed condition holds for an evidence item, the rule skips it."""
 
-    licence_declared: bool | None = None
-    uploader_tier: list[str] | None = None
+    licence_declared: Literal[True] | None = None
+    uploader_tier: Tiers | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Unless:
+        if self.licence_declared is None and self.uploader_tier is None:
+            raise problem("an empty `unless` exempts nothing: remove it or give a condition")
+        return self
 
 
-class Rule(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)
+class Rule(_Closed):
+    """One rule: ``when`` (and not ``unless``) on some evidence item -> ``then``."""
+
+    id: str = Field(pattern=ID_PATTERN, max_length=80)
     description: str | None = None
     when: When
     unless: Unless | None = None
     then: Action
     reason: str = Field(min_length=3)
-    sources: dict[str, Source] = Field(default_factory=dict)
+    sources: dict[ThresholdName, Source] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _every_threshold_has_a_source(self) -> Rule:
-        missing = [k for k in self.when.thresholds() if k not in self.sources]
+        used = self.when.thresholds()
+        missing = [k for k in used if k not in self.sources]
         if missing:
-            raise ValueError(
-                f"rule '{self.id}': threshold(s) {', '.join(missing)} need an entry in "
-                "`sources` (source and date)"
+            raise problem(
+                f"threshold of rule '{self.id}' has no source: add sources.{missing[0]} "
+                "with `source` and `date`"
+                + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""),
+                ("when", missing[0]),
             )
-        extra = [k for k in self.sources if k not in self.when.thresholds()]
-        if extra:
-            raise ValueError(f"rule '{self.id}': `sources` names unknown threshold(s) {extra}")
+        unused = [k for k in self.sources if k not in used]
+        if unused:
+            raise problem(
+                f"rule '{self.id}' gives a source for a threshold it does not set in `when`",
+                ("sources", unused[0]),
+            )
         return self
 
 
-class PolicyDoc(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=80)
-    version: str = Field(min_length=1, max_length=64)
+class PolicyDoc(_Closed):
+    """A whole policy file."""
+
+    id: str = Field(pattern=ID_PATTERN, max_length=80)
+    version: Annotated[str, BeforeValidator(_version_text)] = Field(min_length=1, max_length=64)
     mode: Literal["enforce", "shadow"] = "enforce"
     description: str | None = None
-    default: Literal["pass", "review", "block"] = "pass"
+    default: VerdictName = "pass"
     rules: list[Rule] = Field(min_length=1)
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_as_text(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int | float) else v
 
     @model_validator(mode="after")
     def _unique_rule_ids(self) -> PolicyDoc:
-        seen: set[str] = set()
-        for r in self.rules:
-            if r.id in seen:
-                raise ValueError(f"duplicate rule id '{r.id}'")
-            seen.add(r.id)
+        first: dict[str, int] = {}
+        for i, rule in enumerate(self.rules):
+            if rule.id in first:
+                raise problem(
+                    f"duplicate rule id '{rule.id}' (first used by rules[{first[rule.id]}])",
+                    ("rules", i, "id"),
+                )
+            first[rule.id] = i
         return self
 
 
 def export_json_schema() -> dict[str, Any]:
-    """JSON Schema of the policy file (committed as ``policies/schema.json``)."""
+    """JSON Schema (draft 2020-12) of the policy file, committed as ``policies/schema.json``.
+
+    Returns
+    -------
+    dict
+        The schema; regenerate the committed file with
+        ``compliance policy schema > policies/schema.json``.
+    """
     schema = PolicyDoc.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Compliance policy"
