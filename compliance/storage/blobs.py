@@ -1,0 +1,121 @@
+"""Content-addressed storage of uploaded audio, behind a small bucket-style interface.
+
+Objects are addressed by the SHA-256 of their bytes (``sha256:<hex>``, the same form as
+:func:`fingerprints.audio.content_hash`), so the same audio uploaded twice is stored
+once. :class:`LocalBlobStore` keeps them in a folder; an object-storage backend can
+implement the same four methods. Writes go to a temporary file in the same folder and
+are renamed into place only when complete, so a failed or interrupted upload never
+leaves a partial object under a valid address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from compliance.errors import ComplianceError
+
+CHUNK = 1 << 20
+
+
+class BlobTooLarge(ComplianceError):
+    code = "upload_too_large"
+
+
+class BlobStore(Protocol):
+    """What the service needs from an object store."""
+
+    def put(self, stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]: ...
+
+    def open(self, address: str) -> BinaryIO: ...
+
+    def exists(self, address: str) -> bool: ...
+
+    def path(self, address: str) -> Path: ...
+
+
+def _check_address(address: str) -> str:
+    prefix, _, digest = address.partition(":")
+    if prefix != "sha256" or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise ComplianceError(f"not a content address: {address!r}", code="blob_bad_address")
+    return digest
+
+
+class LocalBlobStore:
+    """Objects as files ``root/ab/cd/<sha256 hex>``.
+
+    Parameters
+    ----------
+    root : Path
+        Folder of the store (created if missing).
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / ".incoming"
+        self._tmp.mkdir(exist_ok=True)
+
+    def path(self, address: str) -> Path:
+        """Where the object of ``address`` lives (whether or not it exists)."""
+        digest = _check_address(address)
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def exists(self, address: str) -> bool:
+        return self.path(address).is_file()
+
+    def open(self, address: str) -> BinaryIO:
+        """Read an object; ``blob_not_found`` if there is none."""
+        p = self.path(address)
+        try:
+            return open(p, "rb")
+        except FileNotFoundError:
+            raise ComplianceError(f"no object {address}", code="blob_not_found") from None
+
+    def put(self, stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
+        """Store a stream; returns its address and size in bytes.
+
+        Raises ``upload_too_large`` (and stores nothing) past ``max_bytes``; an empty
+        stream is refused with ``upload_empty``.
+        """
+        h = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="up-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise BlobTooLarge(f"upload is larger than {max_bytes} bytes")
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if size == 0:
+                raise ComplianceError("the upload is empty (0 bytes)", code="upload_empty")
+            address = "sha256:" + h.hexdigest()
+            final = self.path(address)
+            if final.exists():
+                tmp.unlink()
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, final)
+            return address, size
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def put_file(self, path: str | os.PathLike, *, max_bytes: int) -> tuple[str, int]:
+        """Store a local file (copied, never moved)."""
+        with open(path, "rb") as fh:
+            return self.put(fh, max_bytes=max_bytes)
+
+    def clear_incoming(self) -> None:
+        """Remove temporary files left by a crashed process (call at start-up)."""
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.mkdir(exist_ok=True)
