@@ -24,7 +24,7 @@ class App:
         self.settings.ensure_dirs()
         try:
             store = Store(self.settings.database_url)
-            store.create_all()
+            store.migrate()
         except SQLAlchemyError as exc:
             raise ConfigError(
                 f"cannot open the database {self.settings.database_url}: {exc.__class__.__name__}"

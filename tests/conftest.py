@@ -68,15 +68,14 @@ def pg_schema(prefix: str = "test") -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path):
-    """A fresh, empty Store (tables created) on each backend."""
+def _fresh_store(backend: str, tmp_path, prepare: str):
+    """A fresh Store on ``backend``, prepared with ``create_all`` or ``migrate``."""
     from compliance.storage import Store
 
-    if request.param == "sqlite":
+    if backend == "sqlite":
         s = Store(f"sqlite:///{tmp_path / 'test.db'}")
         try:
-            s.create_all()
+            getattr(s, prepare)()
             yield s
         finally:
             s.close()
@@ -86,7 +85,19 @@ def store(request: pytest.FixtureRequest, tmp_path):
     with pg_schema() as schema:
         s = Store(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
         try:
-            s.create_all()
+            getattr(s, prepare)()
             yield s
         finally:
             s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path):
+    """A fresh, empty Store (tables created from the models) on each backend."""
+    yield from _fresh_store(request.param, tmp_path, "create_all")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_store(request: pytest.FixtureRequest, tmp_path):
+    """A fresh Store whose schema was built by the Alembic migrations."""
+    yield from _fresh_store(request.param, tmp_path, "migrate")

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from compliance.errors import CatalogueError
+from compliance.errors import CatalogueError, ConfigError
 from compliance.storage.models import (
     Base,
     CatalogueTrackRow,
@@ -79,6 +79,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def alembic_config():
+    """Alembic configuration pointing at the packaged migrations (no alembic.ini)."""
+    from pathlib import Path
+
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return cfg
+
+
 class Store:
     """Repositories over one database URL.
 
@@ -114,8 +125,34 @@ class Store:
         self.close()
 
     def create_all(self) -> None:
-        """Create missing tables (idempotent; schema changes will go through Alembic)."""
+        """Create missing tables directly from the models (tests and throwaway stores;
+        real databases use :meth:`migrate`)."""
         Base.metadata.create_all(self.engine)
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with the Alembic migrations in
+        ``compliance/storage/migrations`` (idempotent)."""
+        from alembic import command
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+        from sqlalchemy import inspect
+
+        with self.engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            tables = set(inspect(conn).get_table_names())
+            if ctx.get_current_revision() is None and "catalogue_tracks" in tables:
+                # A store created before migrations existed: adopt it when it matches
+                # the first revision exactly, refuse to guess otherwise.
+                if compare_metadata(ctx, Base.metadata):
+                    raise ConfigError(
+                        "the database has tables but no migration history and does not "
+                        "match the first revision; migrate it by hand or start a new store",
+                        code="database_unversioned",
+                    )
+                command.stamp(cfg, "0001")
+            command.upgrade(cfg, revision)
 
     def close(self) -> None:
         """Close every pooled connection."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the store (run with :meth:`compliance.storage.Store.migrate`)."""
