@@ -64,7 +64,7 @@ def align(
     pitch_bin: float = 1.0,
     tolerance_frames: float = 2.0,
     pitch_tolerance: float = 0.35,
-    max_gap_s: float = 4.0,
+    max_gap_s: float = 15.0,
     min_inliers: int = 4,
 ) -> list[LandmarkMatch]:
     """Align landmark hits (see :mod:`fingerprints.landmarks`), best first, one per track.
@@ -93,7 +93,8 @@ def align(
         Largest distance of an inlier from the fitted line, frames.
     max_gap_s : float
         Inliers further apart than this (upload time) start a new span; the span with the
-        most inliers is reported.
+        most inliers is reported. Long enough to bridge quiet or masked passages of one
+        alignment (heavy noise empties whole seconds of anchors).
     min_inliers : int
         Candidates with fewer aligned anchors are dropped.
     """
