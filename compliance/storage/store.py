@@ -143,15 +143,15 @@ class Store:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             tables = set(inspect(conn).get_table_names())
             if ctx.get_current_revision() is None and "catalogue_tracks" in tables:
-                # A store created before migrations existed: adopt it when it matches
-                # the first revision exactly, refuse to guess otherwise.
+                # A store created without migrations (create_all): adopt it when it
+                # matches the current models exactly, refuse to guess otherwise.
                 if compare_metadata(ctx, Base.metadata):
                     raise ConfigError(
                         "the database has tables but no migration history and does not "
-                        "match the first revision; migrate it by hand or start a new store",
+                        "match the current schema; migrate it by hand or start a new store",
                         code="database_unversioned",
                     )
-                command.stamp(cfg, "0001")
+                command.stamp(cfg, "head")
             command.upgrade(cfg, revision)
 
     def close(self) -> None:
