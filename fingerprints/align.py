@@ -64,7 +64,7 @@ def align(
     pitch_bin: float = 1.0,
     tolerance_frames: float = 2.0,
     pitch_tolerance: float = 0.35,
-    max_gap_s: float = 15.0,
+    max_gap_s: float = 4.0,
     min_inliers: int = 4,
 ) -> list[LandmarkMatch]:
     """Align landmark hits (see :mod:`fingerprints.landmarks`), best first, one per track.
@@ -92,9 +92,10 @@ def align(
     tolerance_frames : float
         Largest distance of an inlier from the fitted line, frames.
     max_gap_s : float
-        Inliers further apart than this (upload time) start a new span; the span with the
-        most inliers is reported. Long enough to bridge quiet or masked passages of one
-        alignment (heavy noise empties whole seconds of anchors).
+        Inliers further apart than this (upload time) form separate runs. The run with
+        the most anchors gives the score; the reported span covers every run of the line
+        with at least 4 anchors, so a passage emptied by noise or masking does not cut a
+        copy in two.
     min_inliers : int
         Candidates with fewer aligned anchors are dropped.
     """
@@ -164,6 +165,7 @@ def _fit_triplet_candidate(
     pitch_tolerance: float,
     max_gap_s: float,
     slope_step: float = 0.001,
+    min_run_anchors: int = 4,
 ) -> LandmarkMatch | None:
     """Line ``tc = s * tq + c`` through the hits of one track near scale ``s0``."""
     slopes = s0 * (1.0 + np.arange(-slope_range, slope_range + slope_step / 2, slope_step))
@@ -198,12 +200,19 @@ def _fit_triplet_candidate(
     order = sel[np.argsort(tq[sel], kind="stable")]
     t_sorted = tq[order]
     breaks = np.flatnonzero(np.diff(t_sorted) * FRAME_S > max_gap_s) + 1
-    run = max(np.split(np.arange(order.size), breaks), key=len)
-    run_idx = order[run]
-    q0, q1 = float(tq[run_idx[0]]), float(tq[run_idx[-1]])
+    runs = [order[r] for r in np.split(np.arange(order.size), breaks)]
+    sizes = [np.unique(tq[r]).size for r in runs]
+    best = int(np.argmax(sizes))
+    run_idx = runs[best]
+    # The score is the densest run (chance anchors scattered along a line do not add
+    # up); the span covers every run of the same line with a few anchors of its own, so
+    # a passage emptied by noise or masking does not cut a copy in two.
+    spanning = [r for r, n in zip(runs, sizes, strict=True) if n >= min_run_anchors] or [run_idx]
+    q0 = float(min(tq[r[0]] for r in spanning))
+    q1 = float(max(tq[r[-1]] for r in spanning))
     return LandmarkMatch(
         track=track,
-        inliers=int(np.unique(tq[run_idx]).size),
+        inliers=int(sizes[best]),
         query_start_s=q0 * FRAME_S,
         query_end_s=q1 * FRAME_S,
         catalogue_start_s=max(0.0, (s * (q0 - pivot) + c) * FRAME_S),

@@ -22,8 +22,9 @@ ANCHOR_MIDPOINT = 15.0
 """Aligned anchors at which strength is 0.5."""
 ANCHOR_WIDTH = 2.0
 """Logistic width, anchors."""
-MIN_COVERAGE = 0.75
-"""Share of the upload the matched span must cover to be a re-upload (else: remix)."""
+MIN_COVERAGE = 2.0 / 3.0
+"""Share of the upload the matched span must cover to be a re-upload (else: remix): the
+catalogue recording makes up most of the upload, two thirds or more."""
 REPORT_MIN_STRENGTH = 0.02
 """Weaker candidates are not reported at all."""
 
