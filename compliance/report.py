@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from compliance.pipeline.scan import ScanResult
@@ -21,17 +22,20 @@ def print_table(results: Sequence[ScanResult], *, console: Console | None = None
     console = console or Console()
     for r in results:
         if not r.ok:
-            console.print(f"[bold]{r.file}[/]  [red]error[/] [{r.error_code}] {r.error_message}")
+            console.print(
+                f"[bold]{escape(r.file)}[/]  [red]error[/] "
+                f"{escape(f'[{r.error_code}] {r.error_message}')}"
+            )
             continue
         d = r.decision
         assert d is not None
         verdict = str(d.verdict)
         console.print(
-            f"[bold]{r.file}[/]  [{_STYLE[verdict]}]{verdict.upper()}[/]  "
+            f"[bold]{escape(r.file)}[/]  [{_STYLE[verdict]}]{verdict.upper()}[/]  "
             f"(policy {d.policy_id} v{d.policy_version}, {d.policy_hash[:12]})"
         )
         for rule in d.rules_fired:
-            console.print(f"  rule {rule.rule_id} -> {rule.then}: {rule.reason}")
+            console.print(escape(f"  rule {rule.rule_id} -> {rule.then}: {rule.reason}"))
         if not r.evidence:
             console.print("  no evidence")
             continue
@@ -41,7 +45,7 @@ def print_table(results: Sequence[ScanResult], *, console: Console | None = None
             table.add_column(col)
         for e in r.evidence[:8]:
             table.add_row(
-                str(e.kind), f"{e.strength:.2f}", e.catalogue_id or "",
+                str(e.kind), f"{e.strength:.2f}", escape(e.catalogue_id or ""),
                 _fmt(e.query_start_s, ".1f"), _fmt(e.catalogue_start_s, ".1f"),
                 _fmt(e.matched_s, ".1f"), _fmt(e.speed_ratio, ".3f"),
                 _fmt(e.pitch_shift_semitones, "+.2f"),

@@ -152,6 +152,8 @@ def test_readable_table(world):
     r = CliRunner().invoke(main, ["check", str(world["up"] / "crop.wav")], env=world["env"])
     assert r.exit_code == 0
     assert "BLOCK" in r.output and "song-2" in r.output
+    r = CliRunner().invoke(main, ["check", str(world["up"] / "notaudio.mp3")], env=world["env"])
+    assert r.exit_code == 1 and "[audio_decode_failed]" in r.output
 
 
 def test_decisions_are_recorded_with_versions_and_policy_hash(world):
