@@ -31,8 +31,6 @@ FRAME_S = HOP / SAMPLE_RATE
 
 F_REF_HZ = 150.0
 F_MAX_HZ = 5000.0
-P_MAX = 12.0 * np.log2(F_MAX_HZ / F_REF_HZ)
-"""Highest peak position, semitones above :data:`F_REF_HZ`."""
 
 
 @dataclass(frozen=True, slots=True)
