@@ -169,12 +169,31 @@ def _too_long(p: Path, seconds: float, limit: float) -> AudioError:
     )
 
 
+_SNDFILE_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM")
+
+
+def _looks_like_sndfile_format(p: Path) -> bool:
+    """Whether the file starts like a container libsndfile reads (WAV, FLAC, OGG, AIFF,
+    MP3 with an ID3 tag or a frame sync). Anything else goes straight to ffmpeg, which
+    keeps libsndfile's decoders away from arbitrary bytes (and their console notes)."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head.startswith(_SNDFILE_MAGIC) or (
+        len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
+    )
+
+
 def _decode_libsndfile(
     p: Path, *, start_s: float, duration_s: float | None, max_duration_s: float
 ) -> tuple[np.ndarray, int] | None:
     """Mono float32 at the file's own rate, or None to let ffmpeg try."""
     import soundfile as sf
 
+    if not _looks_like_sndfile_format(p):
+        return None
     try:
         info = sf.info(str(p))
         if info.samplerate <= 0 or info.frames <= 0:

@@ -165,3 +165,12 @@ def test_hostile_wavs_give_codes_or_clean_audio(tmp_path):
         assert clip.duration_s <= 60.5
     except AudioError as err:
         assert err.code in {"audio_too_long", "audio_decode_failed"}
+
+
+def test_garbage_is_not_fed_to_the_in_process_decoder(tmp_path, capfd):
+    path = tmp_path / "junk.mp3"
+    path.write_bytes(b"garbage that is not audio" * 10)
+    with pytest.raises(AudioError) as err:
+        decode(path)
+    assert err.value.code == "audio_decode_failed"
+    assert "Illegal Audio-MPEG-Header" not in capfd.readouterr().err
