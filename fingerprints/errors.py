@@ -1,4 +1,7 @@
-"""Errors of the audio library, each with a stable machine-readable code."""
+"""Errors of the audio library, each with a stable machine-readable code.
+
+``str(error)`` is ``"[code] message"``; ``error.code`` and ``error.message`` are the parts.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,13 @@ class CodedError(Exception):
 
     The base of every error this project raises on purpose (the service's errors
     derive from it too), so callers can report any of them the same way.
+
+    Parameters
+    ----------
+    message : str
+        One line for people.
+    code : str, optional
+        Overrides the class's default ``code``.
     """
 
     code = "error"
@@ -23,7 +33,11 @@ class CodedError(Exception):
 
 
 class FingerprintError(CodedError):
-    """An error of the audio library."""
+    """An error of the audio library.
+
+    Codes used: ``fingerprint_error`` (default), ``chromaprint_unavailable``
+    (libchromaprint cannot be loaded), ``chromaprint_failed``.
+    """
 
     code = "fingerprint_error"
 
@@ -31,8 +45,24 @@ class FingerprintError(CodedError):
 class AudioError(FingerprintError):
     """Input audio that cannot be used.
 
-    Codes: ``audio_not_found``, ``audio_unreadable``, ``audio_empty``, ``audio_too_large``,
-    ``audio_too_long``, ``audio_decode_failed``, ``audio_timeout``.
+    Codes
+    -----
+    audio_not_found
+        No such file.
+    audio_unreadable
+        A directory, or no permission to read.
+    audio_empty
+        Zero bytes.
+    audio_too_large
+        More bytes than the limit (checked before decoding).
+    audio_too_long
+        More seconds of audio than the limit.
+    audio_decode_failed
+        Not audio, or too corrupt for a single sample to come out.
+    audio_timeout
+        The decoder process ran past its time limit (it is killed).
+    decoder_missing
+        The ``ffmpeg`` program is not installed (an installation problem, not bad input).
     """
 
     code = "audio_error"

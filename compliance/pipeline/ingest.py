@@ -206,6 +206,7 @@ def ingest(
                 sample_rate=landmarks.SAMPLE_RATE,
                 max_duration_s=max_duration_s,
                 max_bytes=max_bytes,
+                backend="soundfile",
             )
             if clip.duration_s < 1.0:
                 raise CatalogueError(

@@ -1,0 +1,70 @@
+"""Seeded synthetic music for the audio-library tests (no audio files in git).
+
+``tune(seed, seconds)`` is a melody of harmonic notes that change every 0.15-0.5 s,
+over a chord that changes every 2 s, with percussive noise bursts and a little
+background noise: enough onsets and pitch changes for Chromaprint and landmarks, and
+different seeds are unrelated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SR = 22050
+
+
+def _tone(freq: float, n: int, sr: int, *, harmonics: int, decay_s: float) -> np.ndarray:
+    t = np.arange(n) / sr
+    out = np.zeros(n)
+    for h in range(1, harmonics + 1):
+        if freq * h < 0.45 * sr:
+            out += 0.6 ** (h - 1) * np.sin(2 * np.pi * freq * h * t)
+    attack = np.minimum(1.0, t / 0.01)
+    return out * attack * np.exp(-t / decay_s)
+
+
+def tune(seed: int, seconds: float, *, sample_rate: int = SR) -> np.ndarray:
+    """A mono piece, float32 of shape (round(seconds * sample_rate),), peak 0.8."""
+    rng = np.random.default_rng(seed)
+    sr = sample_rate
+    n = round(seconds * sr)
+    y = np.zeros(n)
+    root = 48 + int(rng.integers(0, 12))  # MIDI note
+    scale = np.array([0, 2, 4, 5, 7, 9, 11, 12, 14, 16])
+    t = 0.0
+    while t < seconds:  # melody
+        dur = float(rng.choice([0.15, 0.25, 0.25, 0.5]))
+        midi = root + 12 + int(rng.choice(scale))
+        i0, i1 = round(t * sr), min(n, round((t + dur) * sr))
+        y[i0:i1] += 0.5 * _tone(440 * 2 ** ((midi - 69) / 12), i1 - i0, sr, harmonics=6,
+                                decay_s=0.4)  # fmt: skip
+        t += dur
+    for k in range(int(np.ceil(seconds / 2.0))):  # chords
+        i0, i1 = round(2.0 * k * sr), min(n, round(2.0 * (k + 1) * sr))
+        base = root + int(rng.choice([0, 5, 7, 9]))
+        for iv in (0, 4, 7):
+            y[i0:i1] += 0.15 * _tone(440 * 2 ** ((base + iv - 69) / 12), i1 - i0, sr,
+                                     harmonics=4, decay_s=1.5)  # fmt: skip
+    beat = 0.5 * (0.8 + 0.4 * rng.random())  # drums
+    hit = round(0.08 * sr)
+    env = np.exp(-np.arange(hit) / (0.02 * sr))
+    for k in range(int(seconds / beat)):
+        i0 = round(k * beat * sr)
+        m = min(hit, n - i0)
+        y[i0 : i0 + m] += 0.3 * rng.standard_normal(m) * env[:m]
+    y += 0.01 * rng.standard_normal(n)
+    return (0.8 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def best_lag_correlation(x: np.ndarray, y: np.ndarray, *, max_lag: int) -> tuple[float, int]:
+    """Highest Pearson correlation of ``y`` shifted by -max_lag..max_lag samples against
+    ``x`` (``y[i + lag]`` with ``x[i]``) and that lag."""
+    n = min(x.size, y.size) - 2 * max_lag
+    best = (-1.0, 0)
+    for lag in range(-max_lag, max_lag + 1):
+        a = x[max_lag : max_lag + n]
+        b = y[max_lag + lag : max_lag + lag + n]
+        c = float(np.corrcoef(a, b)[0, 1])
+        if c > best[0]:
+            best = (c, lag)
+    return best
