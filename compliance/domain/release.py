@@ -12,6 +12,8 @@ class ReleaseMetadata:
 
     ``licences`` lists the catalogue ids (or ``"*"``) for which the uploader declares a
     sample/re-use licence; the policy engine reads it in ``unless`` clauses.
+    ``contains_ai`` is the declared AI disclosure (DDEX ERN 4.3.2 ``ContainsAI``: ``All``,
+    ``Partly`` or ``None``). ``isrcs``, ``upc`` and ``label`` come from an ERN message.
     """
 
     title: str | None = None
@@ -21,6 +23,11 @@ class ReleaseMetadata:
     licences: tuple[str, ...] = ()
     contains_ai: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Filled from DDEX ERN intake (compliance.intake.ern); JSON metadata keeps such keys in
+    # ``extra`` as before, so policies testing ``extra.<key>`` are unaffected.
+    isrcs: tuple[str, ...] = ()
+    upc: str | None = None
+    label: str | None = None
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any] | None) -> ReleaseMetadata:
