@@ -402,6 +402,14 @@ def _parse_xml(data: bytes, max_depth: int) -> tuple[Element, str]:
             line=line,
             column=col,
         ) from None
+    except (LookupError, UnicodeError) as exc:  # an encoding Python's codecs cannot supply
+        line, col = builder._where()
+        raise ErnError(
+            f"malformed XML: cannot read the declared encoding ({exc})",
+            code="ern_malformed",
+            line=line,
+            column=col,
+        ) from None
     except ParseError as exc:
         line, col = exc.position
         text = str(exc)
