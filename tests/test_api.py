@@ -160,7 +160,9 @@ def test_submit_scan_and_read_the_decision(app, client, keys, catalogue):
     assert [s["result"]["decision"] for s in rel["scans"]] == ["block", "pass"]
 
 
-def test_same_audio_is_analysed_once_and_licences_apply_per_submission(app, client, keys, catalogue):
+def test_same_audio_is_analysed_once_and_licences_apply_per_submission(
+    app, client, keys, catalogue
+):
     copy = _wav(catalogue["song-0"], "FLAC")
     a = _submit(client, keys["submitter"], [("a.flac", copy)]).json()["scans"][0]
     b = _submit(client, keys["submitter"], [("b.flac", copy)], {"licences": ["song-0"]})
@@ -256,7 +258,7 @@ def test_bad_requests_get_4xx_codes_and_leave_nothing(app, client, keys):
     _error(client.post("/v1/releases", headers=h, json={"files": []}), 415, "multipart_required")
     garbage = client.post(
         "/v1/releases", headers={**h, "Content-Type": "multipart/form-data; boundary=xyz"},
-        content=b"--xyz\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a\"\r\n\r\nab",
+        content=b'--xyz\r\nContent-Disposition: form-data; name="files"; filename="a"\r\n\r\nab',
     )  # fmt: skip
     assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "request_invalid"
     # the second file is too large: the first was stored, but no release and no job exist
