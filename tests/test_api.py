@@ -191,6 +191,8 @@ def test_non_audio_ends_failed_with_its_code(app, client, keys):
     assert v["state"] == "failed" and v["reason"].startswith("audio_decode_failed")
     assert v["result"]["decision"] is None
     assert v["result"]["error"]["code"] == "audio_decode_failed"
+    assert str(app.blobs.root) not in json.dumps(v)  # the storage location stays private
+    assert "song.mp3" in v["result"]["error"]["message"]
     assert ScanWorker(app).run_once() is None
 
 
@@ -305,3 +307,113 @@ def test_ready_is_503_when_the_catalogue_index_is_broken(app, client, catalogue)
     assert r.json()["checks"]["database"] == "ok"
     assert not r.json()["checks"]["catalogue"].startswith("ok")
     assert client.get("/health/live").status_code == 200
+
+
+def test_metadata_is_checked_before_the_files_that_follow(app, client, keys):
+    good = _wav(synth_piece(2, 5.0, sample_rate=SR))
+    parts = [("metadata", (None, "{broken")), ("files", ("a.wav", good))]
+    _error(client.post("/v1/releases", headers=keys["submitter"], files=parts),
+           400, "metadata_invalid")  # fmt: skip
+    assert not [p for p in app.blobs.root.rglob("*") if p.is_file()]  # nothing was stored
+
+
+def test_concurrent_submissions_of_the_same_audio_share_one_job(app, keys):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = _wav(synth_piece(3, 6.0, sample_rate=SR))
+    with TestClient(create_app(app)) as c, ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda i: _submit(c, keys["submitter"], [(f"{i}.wav", data)]),
+                                range(6)))  # fmt: skip
+    assert [r.status_code for r in answers] == [202] * 6
+    assert len({r.json()["scans"][0]["analysis_id"] for r in answers}) == 1
+    assert _count(app, JobRow) == 1 and _count(app, ReleaseRow) == 6
+
+
+# ------------------------------------------------------------------ metrics
+def test_metrics_count_requests_by_route_and_show_queue_depth(app, client, keys):
+    _submit(client, keys["submitter"], [("m.wav", _wav(synth_piece(4, 3.0, sample_rate=SR)))])
+    client.get("/v1/scans/abc", headers=keys["reader"])
+    client.get("/v1/scans/abc")
+    text = client.get("/metrics").text
+    assert (
+        'compliance_http_requests_total{method="POST",route="/v1/releases",status="202"} 1.0'
+        in text
+    )
+    assert 'route="/v1/scans/{scan_id}",status="404"} 1.0' in text
+    assert 'route="/v1/scans/{scan_id}",status="401"} 1.0' in text
+    assert 'compliance_jobs{state="queued"} 1.0' in text
+    assert "compliance_http_request_duration_seconds_bucket" in text
+
+
+# ------------------------------------------------------------------ CLI
+def test_keys_cli_create_list_revoke(app, client):
+    from click.testing import CliRunner
+
+    from compliance.cli import main
+
+    env = {"COMPLIANCE_HOME": str(app.settings.home),
+           "COMPLIANCE_DATABASE_URL": app.settings.database_url}  # fmt: skip
+    run = CliRunner()
+    r = run.invoke(main, ["keys", "create", "--name", "ops", "--scopes", "read"], env=env)
+    assert r.exit_code == 0, r.output
+    token = r.output.strip().splitlines()[-1]
+    assert token.startswith("rcc_")
+    key_id = token.split("_")[1]
+    with app.store.session() as s:
+        from compliance.storage.models import ApiKeyRow
+
+        row = s.get(ApiKeyRow, key_id)
+        assert row.scopes == ["read"] and token.split("_", 2)[2] not in row.secret_sha256
+    h = {"Authorization": f"Bearer {token}"}
+    _error(client.get("/v1/scans/x", headers=h), 404, "scan_not_found")
+    listed = run.invoke(main, ["keys", "list", "--json"], env=env)
+    assert json.loads(listed.output.splitlines()[0])["revoked_at"] is None
+    assert run.invoke(main, ["keys", "revoke", key_id], env=env).exit_code == 0
+    _error(client.get("/v1/scans/x", headers=h), 401, "auth_invalid")
+    listed = run.invoke(main, ["keys", "list"], env=env)
+    assert "revoked" in listed.output
+    bad = run.invoke(main, ["keys", "create", "--name", "x", "--scopes", "root"], env=env)
+    assert bad.exit_code == 2 and "key_scope_invalid" in bad.output
+
+
+def test_worker_cli_once(app, client, keys):
+    from click.testing import CliRunner
+
+    from compliance.cli import main
+
+    env = {"COMPLIANCE_HOME": str(app.settings.home),
+           "COMPLIANCE_DATABASE_URL": app.settings.database_url}  # fmt: skip
+    r = CliRunner().invoke(main, ["worker", "--once"], env=env)
+    assert r.exit_code == 0 and "no job" in r.output
+    _submit(client, keys["submitter"], [("w.wav", b"garbage, not audio")])
+    r = CliRunner().invoke(main, ["worker", "--once"], env=env)
+    assert r.exit_code == 0 and r.output.strip().endswith("failed"), r.output
+
+
+def test_a_lost_race_on_the_dedup_key_retries_and_reuses_the_winner(app, monkeypatch):
+    """Two submissions of new audio at once: both miss the job, one insert wins; the
+    loser's transaction rolls back (release included) and is retried onto the winner."""
+    from compliance.api import intake
+    from compliance.api.upload import StoredFile
+    from compliance.jobs import JobQueue
+    from compliance.jobs import queue as qmod
+
+    real = JobQueue.enqueue_in
+    calls = []
+
+    def racing(s, kind, payload, *, dedup_key=None, max_attempts=3):
+        calls.append(dedup_key)
+        if len(calls) == 1:
+            app.queue.enqueue(kind, payload, dedup_key=dedup_key)  # the other one commits
+            s.add(qmod._new_row(kind, payload, dedup_key, max_attempts))
+            s.flush()  # what our own insert then meets: the unique dedup key
+        return real(s, kind, payload, dedup_key=dedup_key, max_attempts=max_attempts)
+
+    monkeypatch.setattr(JobQueue, "enqueue_in", staticmethod(racing))
+    _rid, scans = intake.create_release(
+        app.store, files=[StoredFile("a.wav", "sha256:" + "0" * 64, 10)], metadata={},
+        policy_hash="p", api_key_id=None,
+    )  # fmt: skip
+    assert len(calls) == 2 and scans[0].deduplicated
+    assert _count(app, ReleaseRow) == 1 and _count(app, JobRow) == 1
+    assert _count(app, ReleaseFileRow) == 1

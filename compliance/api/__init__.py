@@ -15,6 +15,7 @@ from compliance.app import App
 def create_app(app: App) -> FastAPI:
     """The FastAPI application serving ``app`` (its store, blobs, policy, catalogue)."""
     from compliance.api.errors import install_error_handlers
+    from compliance.api.metrics import install_metrics
     from compliance.api.routes import health, v1
 
     api = FastAPI(
@@ -24,6 +25,7 @@ def create_app(app: App) -> FastAPI:
     )
     api.state.core = app
     install_error_handlers(api)
+    install_metrics(api, app)
     api.include_router(v1)
     api.include_router(health)
     return api

@@ -60,7 +60,10 @@ async def submit_release(request: Request, key: Annotated[ApiKey, Depends(requir
     scan ids to poll."""
     core = _core(request)
     policy = await run_in_threadpool(lambda: core.policy)
-    upload = await read_upload(request, core.blobs, max_file_bytes=core.settings.max_file_bytes)
+    upload = await read_upload(
+        request, core.blobs, max_file_bytes=core.settings.max_file_bytes,
+        check_metadata=parse_metadata,
+    )  # fmt: skip
     metadata = parse_metadata(upload.metadata)
     release_id, scans = await run_in_threadpool(
         intake.create_release,

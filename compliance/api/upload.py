@@ -14,6 +14,7 @@ as a plain field or a file part). Anything else is 400 ``unexpected_part``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -61,8 +62,11 @@ def _blob_error(exc: ComplianceError, name: str, max_bytes: int) -> ApiError:
 class _Parts:
     """python-multipart callbacks: route each part to a blob writer or the metadata."""
 
-    def __init__(self, blobs: LocalBlobStore, max_file_bytes: int, max_files: int) -> None:
+    def __init__(
+        self, blobs: LocalBlobStore, max_file_bytes: int, max_files: int, check_metadata
+    ) -> None:
         self.blobs, self.max_file_bytes, self.max_files = blobs, max_file_bytes, max_files
+        self.check_metadata = check_metadata
         self.upload = Upload()
         self._hname = b""
         self._hvalue = b""
@@ -151,6 +155,8 @@ class _Parts:
         elif self._kind == "metadata":
             self.upload.metadata = bytes(self._meta or b"")
             self._meta = None
+            if self.check_metadata is not None:  # fail before the files that follow
+                self.check_metadata(self.upload.metadata)
         self._kind = None
 
     def abort(self) -> None:
@@ -160,15 +166,22 @@ class _Parts:
 
 
 async def read_upload(
-    request: Request, blobs: LocalBlobStore, *, max_file_bytes: int, max_files: int = 100
+    request: Request,
+    blobs: LocalBlobStore,
+    *,
+    max_file_bytes: int,
+    max_files: int = 100,
+    check_metadata: Callable[[bytes], object] | None = None,
 ) -> Upload:
     """Parse the request body, storing every file part in ``blobs`` as it arrives.
 
     Raises :class:`ApiError` for a body that is not multipart (415 ``multipart_required``),
     malformed multipart (400 ``request_invalid``), a file over the limit (413
     ``file_too_large``), an empty file (400 ``file_empty``), no file (400
-    ``files_missing``). Blobs stored before an error stay in the (content-addressed)
-    store, unreferenced; no partial blob is ever left under an address.
+    ``files_missing``); ``check_metadata`` runs on the metadata part as soon as it has
+    arrived and may raise its own :class:`ApiError`. Blobs stored before an error stay in
+    the (content-addressed) store, unreferenced; no partial blob is ever left under an
+    address.
     """
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data":
@@ -176,7 +189,7 @@ async def read_upload(
     boundary = params.get(b"boundary")
     if not boundary:
         raise ApiError(400, "request_invalid", "multipart body without a boundary")
-    parts = _Parts(blobs, max_file_bytes, max_files)
+    parts = _Parts(blobs, max_file_bytes, max_files, check_metadata)
     parser = MultipartParser(boundary, parts.callbacks())
     try:
         async for chunk in request.stream():

@@ -144,7 +144,11 @@ class ScanWorker:
                               error_message=f"the stored upload {address} is missing")  # fmt: skip
         meta = ReleaseMetadata.from_mapping(payload.get("metadata") or {})
         scanner = self.app.scanner()  # a fresh catalogue view: sees the latest ingest
-        return scanner.check(blobs.path(address), meta, file_name=name)
+        path = blobs.path(address)
+        result = scanner.check(path, meta, file_name=name)
+        if result.error_message:  # the blob's location is ours, not the client's business
+            result.error_message = result.error_message.replace(str(path), name)
+        return result
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
         """Process jobs until ``stop`` is set (poll when idle; survive database errors)."""
