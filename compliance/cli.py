@@ -308,7 +308,9 @@ def serve(host: str, port: int, embedded_worker: bool) -> None:
     app = _app()
     app.store  # noqa: B018  (open and migrate the database before accepting requests)
     app.policy  # noqa: B018
-    app.blobs.clear_incoming()
+    # Not app.blobs.clear_incoming(): other replicas may share the blob folder and be
+    # receiving uploads right now (temporary files of crashed uploads need an age-based
+    # sweep, not done yet).
     stop = threading.Event()
     thread = None
     if embedded_worker:

@@ -417,3 +417,20 @@ def test_a_lost_race_on_the_dedup_key_retries_and_reuses_the_winner(app, monkeyp
     assert len(calls) == 2 and scans[0].deduplicated
     assert _count(app, ReleaseRow) == 1 and _count(app, JobRow) == 1
     assert _count(app, ReleaseFileRow) == 1
+
+
+def test_a_job_that_failed_for_our_reasons_is_requeued_by_a_new_submission(app, client, keys):
+    data = _wav(synth_piece(6, 4.0, sample_rate=SR))
+    first = _submit(client, keys["submitter"], [("a.wav", data)]).json()["scans"][0]
+    for _ in range(3):  # three workers die holding it
+        assert app.queue.claim("dies", lease_s=0.05) is not None
+        time.sleep(0.1)
+    assert app.queue.claim("w") is None  # attempts used up: failed for good
+    v = client.get(f"/v1/scans/{first['scan_id']}", headers=keys["reader"]).json()
+    assert v["state"] == "failed" and "lease expired" in v["reason"] and v["result"] is None
+    again = _submit(client, keys["submitter"], [("b.wav", data)]).json()["scans"][0]
+    assert again["analysis_id"] == first["analysis_id"]
+    job = ScanWorker(app).run_once()
+    assert job.state == "done" and job.attempts == 1
+    v = client.get(f"/v1/scans/{first['scan_id']}", headers=keys["reader"]).json()
+    assert v["state"] == "done" and v["result"]["decision"] == "pass"

@@ -4,7 +4,9 @@ A *scan* (``release_files`` row, the API's ``scan_id``) is one file of one submi
 It points at a scan *job* whose dedup key is the audio's content hash and the policy
 hash: the same audio under the same policy is analysed once, and every later submission
 of it gets its own scan id pointing at that same job (``analysis_id`` in the answers,
-``deduplicated: true`` for the later ones).
+``deduplicated: true`` for the later ones). A job that failed because of the audio
+stays failed for later submissions; one that failed for reasons of ours (worker crashes,
+database errors: no result stored) is queued again by the next submission.
 
 The detectors do not read the declared metadata, but the policy does (licences). When
 a later submission declares other metadata than the one the job ran with, its decision
@@ -83,6 +85,10 @@ def _create_release_once(store, files, metadata, policy_hash, api_key_id):
                 dedup_key=scan_dedup_key(f.address, policy_hash),
                 max_attempts=SCAN_MAX_ATTEMPTS,
             )  # fmt: skip
+            if not created and _failed_without_verdict(s, job_id):
+                # It failed for reasons of ours (worker crashes, database trouble), not
+                # because of the audio: this submission gives it a new set of attempts.
+                JobQueue.requeue_in(s, job_id)
             scan_id = str(uuid.uuid4())
             s.add(
                 ReleaseFileRow(
@@ -92,6 +98,13 @@ def _create_release_once(store, files, metadata, policy_hash, api_key_id):
             )  # fmt: skip
             out.append(NewScan(scan_id, f.name, f.address, job_id, not created))
     return release_id, out
+
+
+def _failed_without_verdict(s, job_id: str) -> bool:
+    """A failed job without a stored result: not a content error (those keep the error
+    result and stay failed, a retry would end the same way)."""
+    job = s.get(JobRow, job_id)
+    return job is not None and job.state == FAILED and job.result is None
 
 
 def _reason(job: JobRow) -> str | None:

@@ -129,6 +129,18 @@ class JobQueue:
         s.flush()
         return row.id, True
 
+    @staticmethod
+    def requeue_in(s, job_id: str) -> bool:
+        """Give a ``failed`` job a fresh set of attempts, inside the caller's transaction;
+        False (nothing changed) if it is not failed."""
+        row = s.get(JobRow, job_id, with_for_update=True)
+        if row is None or row.state != FAILED:
+            return False
+        now = utcnow()
+        row.state, row.attempts, row.available_at, row.updated_at = QUEUED, 0, now, now
+        row.lease_owner, row.lease_expires_at = None, None
+        return True
+
     def get(self, job_id: str) -> Job | None:
         with self.store.session() as s:
             row = s.get(JobRow, job_id)
