@@ -434,3 +434,25 @@ def test_a_job_that_failed_for_our_reasons_is_requeued_by_a_new_submission(app, 
     assert job.state == "done" and job.attempts == 1
     v = client.get(f"/v1/scans/{first['scan_id']}", headers=keys["reader"]).json()
     assert v["state"] == "done" and v["result"]["decision"] == "pass"
+
+
+def test_ready_is_503_without_a_database_and_faults_are_json_500(tmp_path):
+    settings = Settings(
+        home=tmp_path / "h", database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
+        index_dir=tmp_path / "h" / "index", policy_path=DEFAULT_POLICY,
+    )  # fmt: skip
+    api = create_app(App(settings))
+
+    @api.get("/boom")
+    def boom():
+        raise RuntimeError("a bug")
+
+    with TestClient(api, raise_server_exceptions=False) as c:
+        assert c.get("/health/live").status_code == 200
+        r = c.get("/health/ready")
+        assert r.status_code == 503 and r.json()["status"] == "not_ready"
+        assert r.json()["checks"]["database"].startswith("database_unavailable")
+        _error(c.get("/v1/scans/x", headers={"Authorization": "Bearer rcc_a_b"}),
+               503, "database_unavailable")  # fmt: skip
+        body = _error(c.get("/boom"), 500, "internal_error")
+        assert "a bug" not in body["error"]["message"]
