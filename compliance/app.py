@@ -1,4 +1,4 @@
-"""Wiring: settings -> store, catalogue index, policy, scanner (used by the CLI)."""
+"""Wiring: settings -> store, blobs, queue, catalogue index, policy, scanner (CLI and API)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,20 @@ class App:
         from compliance.policy import load_policy
 
         return load_policy(self.settings.policy_path)
+
+    @cached_property
+    def blobs(self):
+        """Uploaded audio, content-addressed, in ``home/blobs``."""
+        from compliance.storage.blobs import LocalBlobStore
+
+        self.settings.ensure_dirs()
+        return LocalBlobStore(self.settings.home / "blobs")
+
+    @cached_property
+    def queue(self):
+        from compliance.jobs import JobQueue
+
+        return JobQueue(self.store)
 
     def catalogue(self):
         """A fresh read view of the catalogue index (reflects the latest ingest)."""

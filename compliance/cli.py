@@ -209,6 +209,123 @@ def demo(workdir: Path | None) -> None:
     sys.exit(run_demo(app, workdir or app.settings.home / "demo"))
 
 
+# --------------------------------------------------------------------------- keys
+@main.group()
+def keys() -> None:
+    """API keys for the HTTP service (only a hash of each secret is stored)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option(
+    "--scopes", default="submit,read", show_default=True, help="Comma list of submit,read,admin."
+)
+def keys_create(name: str, scopes: str) -> None:
+    """Create a key; the key itself is printed once, on the last line."""
+    from compliance.api.keys import KeyStore, parse_scopes
+
+    app = _app()
+    key, token = KeyStore(app.store).create(name, parse_scopes(scopes))
+    click.echo(f"created key {key.id} ({key.name}) scopes={','.join(key.scopes)}")
+    click.echo("store it now: it cannot be shown again")
+    click.echo(token)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id (requests with it then get 401 auth_invalid)."""
+    from compliance.api.keys import KeyStore
+
+    key = KeyStore(_app().store).revoke(key_id)
+    click.echo(f"revoked {key.id} ({key.name}) at {key.revoked_at.isoformat()}")
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(as_json: bool) -> None:
+    """List keys (ids, names, scopes, state; never secrets)."""
+    from compliance.api.keys import KeyStore
+
+    for k in KeyStore(_app().store).list():
+        revoked = k.revoked_at.isoformat() if k.revoked_at else None
+        if as_json:
+            click.echo(json.dumps({"id": k.id, "name": k.name, "scopes": list(k.scopes),
+                                   "created_at": k.created_at.isoformat(),
+                                   "revoked_at": revoked}))  # fmt: skip
+        else:
+            state = f"revoked {revoked}" if revoked else "active"
+            click.echo(f"{k.id}\t{k.name}\t{','.join(k.scopes)}\t{state}")
+
+
+# --------------------------------------------------------------------------- service
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Process at most one job, then exit.")
+@click.option("--lease-s", default=60.0, show_default=True, help="Job lease length, seconds.")
+@click.option("--poll-s", default=1.0, show_default=True, help="Idle wait between claims.")
+def worker(once: bool, lease_s: float, poll_s: float) -> None:
+    """Run scan jobs from the queue until interrupted (Ctrl-C / SIGTERM)."""
+    import signal
+    import threading
+
+    from compliance.jobs.scan_worker import ScanWorker
+
+    _logging()
+    app = _app()
+    w = ScanWorker(app, lease_s=lease_s, poll_s=poll_s)
+    if once:
+        job = w.run_once()
+        click.echo("no job" if job is None else f"{job.id} {job.state}")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        w.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--embedded-worker", is_flag=True, help="Also run a scan worker thread.")
+def serve(host: str, port: int, embedded_worker: bool) -> None:
+    """Serve the HTTP API (uvicorn)."""
+    import threading
+
+    import uvicorn
+
+    from compliance.api import create_app
+    from compliance.jobs.scan_worker import ScanWorker
+
+    _logging()
+    app = _app()
+    app.store  # noqa: B018  (open and migrate the database before accepting requests)
+    app.policy  # noqa: B018
+    # Not app.blobs.clear_incoming(): other replicas may share the blob folder and be
+    # receiving uploads right now (temporary files of crashed uploads need an age-based
+    # sweep, not done yet).
+    stop = threading.Event()
+    thread = None
+    if embedded_worker:
+        thread = threading.Thread(
+            target=ScanWorker(app).run_forever, args=(stop,), name="scan-worker", daemon=True
+        )
+        thread.start()
+    try:
+        uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=30)
+
+
 main.add_command(policy_group)
 
 if __name__ == "__main__":  # pragma: no cover

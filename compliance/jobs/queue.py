@@ -44,6 +44,15 @@ class Job:
     updated_at: datetime
 
 
+def _new_row(kind: str, payload: dict[str, Any], dedup_key: str | None, max_attempts: int):
+    now = utcnow()
+    return JobRow(
+        id=str(uuid.uuid4()), kind=kind, payload=payload, dedup_key=dedup_key,
+        state=QUEUED, attempts=0, max_attempts=max_attempts, available_at=now,
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+
+
 def _job(row: JobRow) -> Job:
     return Job(
         row.id, row.kind, dict(row.payload), row.state, row.attempts, row.max_attempts,
@@ -84,12 +93,7 @@ class JobQueue:
             existing = self.by_dedup_key(dedup_key)
             if existing is not None:
                 return existing, False
-        now = utcnow()
-        row = JobRow(
-            id=str(uuid.uuid4()), kind=kind, payload=payload, dedup_key=dedup_key,
-            state=QUEUED, attempts=0, max_attempts=max_attempts, available_at=now,
-            created_at=now, updated_at=now,
-        )  # fmt: skip
+        row = _new_row(kind, payload, dedup_key, max_attempts)
         try:
             with self.store.session() as s, s.begin():
                 s.add(row)
@@ -100,6 +104,42 @@ class JobQueue:
             assert existing is not None
             return existing, False
         return self.get(row.id), True
+
+    @staticmethod
+    def enqueue_in(
+        s,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        dedup_key: str | None = None,
+        max_attempts: int = 3,
+    ) -> tuple[str, bool]:
+        """Like :meth:`enqueue`, inside the caller's transaction (session ``s``), so a job
+        is created together with the rows that refer to it; returns ``(job_id, created)``.
+
+        A concurrent transaction adding the same ``dedup_key`` makes the caller's commit
+        fail with ``IntegrityError``: retry the whole transaction, it then finds the job.
+        """
+        if dedup_key is not None:
+            found = s.scalars(select(JobRow.id).where(JobRow.dedup_key == dedup_key)).first()
+            if found is not None:
+                return found, False
+        row = _new_row(kind, payload, dedup_key, max_attempts)
+        s.add(row)
+        s.flush()
+        return row.id, True
+
+    @staticmethod
+    def requeue_in(s, job_id: str) -> bool:
+        """Give a ``failed`` job a fresh set of attempts, inside the caller's transaction;
+        False (nothing changed) if it is not failed."""
+        row = s.get(JobRow, job_id, with_for_update=True)
+        if row is None or row.state != FAILED:
+            return False
+        now = utcnow()
+        row.state, row.attempts, row.available_at, row.updated_at = QUEUED, 0, now, now
+        row.lease_owner, row.lease_expires_at = None, None
+        return True
 
     def get(self, job_id: str) -> Job | None:
         with self.store.session() as s:
@@ -188,15 +228,28 @@ class JobQueue:
             row.state, row.result, row.lease_owner = DONE, result, None
             row.lease_expires_at, row.updated_at = None, utcnow()
 
-    def fail(self, job_id: str, worker: str, error: str, *, retry_in_s: float = 5.0) -> Job:
+    def fail(
+        self,
+        job_id: str,
+        worker: str,
+        error: str,
+        *,
+        retry_in_s: float = 5.0,
+        permanent: bool = False,
+        result: dict[str, Any] | None = None,
+    ) -> Job:
         """Record an error: back to the queue after ``retry_in_s`` (doubling per attempt)
-        while attempts remain, else ``failed`` for good."""
+        while attempts remain, else ``failed`` for good. ``permanent`` fails it for good
+        at once (an error that a retry cannot fix, such as undecodable audio), keeping
+        ``result`` if given."""
         with self.store.session() as s, s.begin():
             row = self._owned(s, job_id, worker)
             now = utcnow()
             row.last_error, row.lease_owner, row.lease_expires_at = error[:2000], None, None
             row.updated_at = now
-            if row.attempts >= row.max_attempts:
+            if result is not None:
+                row.result = result
+            if permanent or row.attempts >= row.max_attempts:
                 row.state = FAILED
             else:
                 row.state = QUEUED

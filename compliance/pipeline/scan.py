@@ -114,10 +114,19 @@ class Scanner:
             )
         return self._cp_cache[catalogue_id]
 
-    def check(self, path: str | os.PathLike, metadata: ReleaseMetadata | None = None) -> ScanResult:
-        """Scan one file; content errors come back in the result, never raised."""
+    def check(
+        self,
+        path: str | os.PathLike,
+        metadata: ReleaseMetadata | None = None,
+        *,
+        file_name: str | None = None,
+    ) -> ScanResult:
+        """Scan one file; content errors come back in the result, never raised.
+
+        ``file_name`` is what the result and the record call the file (the uploader's
+        name of a stored blob); the path by default."""
         started = time.perf_counter()
-        result = ScanResult(file=str(path))
+        result = ScanResult(file=str(path) if file_name is None else file_name)
         meta = metadata or ReleaseMetadata()
         try:
             clip = decode(

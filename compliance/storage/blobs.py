@@ -76,38 +76,24 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise ComplianceError(f"no object {address}", code="blob_not_found") from None
 
+    def writer(self, *, max_bytes: int) -> BlobWriter:
+        """An object written chunk by chunk (for pushed data such as a streamed upload):
+        ``write`` the chunks, then ``commit`` for the address, or ``abort``."""
+        return BlobWriter(self, max_bytes=max_bytes)
+
     def put(self, stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
         """Store a stream; returns its address and size in bytes.
 
         Raises ``upload_too_large`` (and stores nothing) past ``max_bytes``; an empty
         stream is refused with ``upload_empty``.
         """
-        h = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="up-")
-        tmp = Path(tmp_name)
+        w = self.writer(max_bytes=max_bytes)
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise BlobTooLarge(f"upload is larger than {max_bytes} bytes")
-                    h.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if size == 0:
-                raise ComplianceError("the upload is empty (0 bytes)", code="upload_empty")
-            address = "sha256:" + h.hexdigest()
-            final = self.path(address)
-            if final.exists():
-                tmp.unlink()
-            else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, final)
-            return address, size
+            while chunk := stream.read(CHUNK):
+                w.write(chunk)
+            return w.commit()
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            w.abort()
             raise
 
     def put_file(self, path: str | os.PathLike, *, max_bytes: int) -> tuple[str, int]:
@@ -119,3 +105,61 @@ class LocalBlobStore:
         """Remove temporary files left by a crashed process (call at start-up)."""
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp.mkdir(exist_ok=True)
+
+
+class BlobWriter:
+    """One object being written to a :class:`LocalBlobStore` (see ``writer``).
+
+    The bytes go to a temporary file, hashed on the way; ``commit`` renames it to its
+    content address. ``write`` past ``max_bytes`` raises ``upload_too_large`` and
+    discards everything written; ``commit`` of nothing raises ``upload_empty``.
+    """
+
+    def __init__(self, blobs: LocalBlobStore, *, max_bytes: int) -> None:
+        self._blobs = blobs
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._h = hashlib.sha256()
+        fd, tmp_name = tempfile.mkstemp(dir=blobs._tmp, prefix="up-")
+        self._tmp = Path(tmp_name)
+        self._out: BinaryIO | None = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        if self._out is None:
+            raise ComplianceError("blob writer is closed", code="blob_closed")
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            self.abort()
+            raise BlobTooLarge(f"upload is larger than {self.max_bytes} bytes")
+        self._h.update(chunk)
+        self._out.write(chunk)
+
+    def commit(self) -> tuple[str, int]:
+        """Make the object durable under its address; returns ``(address, size)``."""
+        if self._out is None:
+            raise ComplianceError("blob writer is closed", code="blob_closed")
+        try:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            self._out = None
+            if self.size == 0:
+                raise ComplianceError("the upload is empty (0 bytes)", code="upload_empty")
+            address = "sha256:" + self._h.hexdigest()
+            final = self._blobs.path(address)
+            if final.exists():
+                self._tmp.unlink()
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self._tmp, final)
+            return address, self.size
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Discard what was written (idempotent)."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        self._tmp.unlink(missing_ok=True)

@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
+    ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
@@ -36,10 +38,13 @@ NAMING_CONVENTION = {
 
 __all__ = [
     "NAMING_CONVENTION",
+    "ApiKeyRow",
     "Base",
     "CatalogueTrackRow",
     "IndexSegmentRow",
     "JobRow",
+    "ReleaseFileRow",
+    "ReleaseRow",
     "ScanRow",
     "SignalRow",
     "utcnow",
@@ -142,3 +147,52 @@ class JobRow(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """An API key: only the SHA-256 of its secret is kept; revoked keys stay for audit."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    scopes: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ReleaseRow(Base):
+    """A submission through the API: its declared metadata and who sent it."""
+
+    __tablename__ = "releases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    release_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, index=True
+    )
+
+
+class ReleaseFileRow(Base):
+    """One file of a release: the API's scan id, pointing at the (shared) scan job.
+
+    The same audio under the same policy is one job; every submission of it gets its
+    own row here (its own scan id, file name and declared metadata via the release).
+    """
+
+    __tablename__ = "release_files"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    release_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("releases.id"), nullable=False, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    file: Mapped[str] = mapped_column(Text, nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(80), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.id"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

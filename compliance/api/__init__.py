@@ -1,0 +1,34 @@
+"""The HTTP intake service (FastAPI): ``create_app(App)``; run it with ``compliance serve``.
+
+Routes: ``POST /v1/releases`` (scope submit), ``GET /v1/releases/{id}`` and
+``GET /v1/scans/{id}`` (scope read), ``/health/live``, ``/health/ready``, ``/metrics``.
+Every error is ``{"error": {"code", "message"}}`` (see :mod:`compliance.api.errors`).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from compliance.app import App
+
+
+def create_app(app: App) -> FastAPI:
+    """The FastAPI application serving ``app`` (its store, blobs, policy, catalogue)."""
+    from compliance.api.errors import install_error_handlers
+    from compliance.api.metrics import install_metrics
+    from compliance.api.routes import health, v1
+
+    api = FastAPI(
+        title="release-compliance-checker",
+        version="0.1.0",
+        description="Submit releases for compliance scans; poll the scans for decisions.",
+    )
+    api.state.core = app
+    install_error_handlers(api)
+    install_metrics(api, app)
+    api.include_router(v1)
+    api.include_router(health)
+    return api
+
+
+__all__ = ["create_app"]

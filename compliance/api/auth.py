@@ -1,0 +1,35 @@
+"""``Authorization: Bearer rcc_<id>_<secret>`` on every /v1 route, with a scope."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from compliance.api.errors import ApiError
+from compliance.api.keys import ApiKey, KeyStore
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def require(scope: str):
+    """A dependency that returns the caller's :class:`ApiKey` if it holds ``scope``."""
+
+    def dependency(request: Request) -> ApiKey:
+        header = request.headers.get("authorization")
+        if not header:
+            raise ApiError(
+                401, "auth_missing", "send Authorization: Bearer <key>", headers=_CHALLENGE
+            )
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise ApiError(
+                401, "auth_invalid", "the Authorization header must be 'Bearer <key>'",
+                headers=_CHALLENGE,
+            )  # fmt: skip
+        key = KeyStore(request.app.state.core.store).verify(token.strip())
+        if key is None:
+            raise ApiError(401, "auth_invalid", "unknown or revoked API key", headers=_CHALLENGE)
+        if not key.allows(scope):
+            raise ApiError(403, "auth_scope", f"this key lacks the {scope!r} scope")
+        return key
+
+    return dependency

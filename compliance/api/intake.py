@@ -1,0 +1,195 @@
+"""Releases and their scans: one transaction per submission, and the views the API shows.
+
+A *scan* (``release_files`` row, the API's ``scan_id``) is one file of one submission.
+It points at a scan *job* whose dedup key is the audio's content hash and the policy
+hash: the same audio under the same policy is analysed once, and every later submission
+of it gets its own scan id pointing at that same job (``analysis_id`` in the answers,
+``deduplicated: true`` for the later ones). A job that failed because of the audio
+stays failed for later submissions; one that failed for reasons of ours (worker crashes,
+database errors: no result stored) is queued again by the next submission.
+
+The detectors do not read the declared metadata, but the policy does (licences). When
+a later submission declares other metadata than the one the job ran with, its decision
+is re-evaluated from the stored evidence with its own metadata under the same policy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from compliance.api.upload import StoredFile
+from compliance.domain import Evidence, ReleaseMetadata
+from compliance.jobs import DONE, FAILED, QUEUED, RUNNING, JobQueue
+from compliance.storage.models import JobRow, ReleaseFileRow, ReleaseRow
+from compliance.storage.types import utcnow
+
+SCAN_JOB = "scan"
+SCAN_MAX_ATTEMPTS = 3
+
+
+def scan_dedup_key(content_hash: str, policy_hash: str) -> str:
+    return f"scan|{content_hash}|{policy_hash}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewScan:
+    scan_id: str
+    file: str
+    content_hash: str
+    analysis_id: str
+    deduplicated: bool
+
+
+def create_release(
+    store,
+    *,
+    files: Sequence[StoredFile],
+    metadata: dict[str, Any],
+    policy_hash: str,
+    api_key_id: str | None,
+) -> tuple[str, list[NewScan]]:
+    """Record a release, one scan per file and the jobs they need, all or nothing."""
+    for attempt in range(3):
+        try:
+            return _create_release_once(store, files, metadata, policy_hash, api_key_id)
+        except IntegrityError:
+            # A concurrent submission of the same audio created its job first: the
+            # whole transaction rolled back; the next attempt finds and reuses that job.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _create_release_once(store, files, metadata, policy_hash, api_key_id):
+    release_id = str(uuid.uuid4())
+    now = utcnow()
+    out: list[NewScan] = []
+    with store.session() as s, s.begin():
+        s.add(
+            ReleaseRow(
+                id=release_id, release_metadata=metadata, api_key_id=api_key_id, created_at=now
+            )
+        )
+        for pos, f in enumerate(files):
+            job_id, created = JobQueue.enqueue_in(
+                s,
+                SCAN_JOB,
+                {"blob": f.address, "file": f.name, "metadata": metadata,
+                 "policy_hash": policy_hash},
+                dedup_key=scan_dedup_key(f.address, policy_hash),
+                max_attempts=SCAN_MAX_ATTEMPTS,
+            )  # fmt: skip
+            if not created and _failed_without_verdict(s, job_id):
+                # It failed for reasons of ours (worker crashes, database trouble), not
+                # because of the audio: this submission gives it a new set of attempts.
+                JobQueue.requeue_in(s, job_id)
+            scan_id = str(uuid.uuid4())
+            s.add(
+                ReleaseFileRow(
+                    id=scan_id, release_id=release_id, position=pos, file=f.name,
+                    content_hash=f.address, size_bytes=f.size, job_id=job_id, created_at=now,
+                )
+            )  # fmt: skip
+            out.append(NewScan(scan_id, f.name, f.address, job_id, not created))
+    return release_id, out
+
+
+def _failed_without_verdict(s, job_id: str) -> bool:
+    """A failed job without a stored result: not a content error (those keep the error
+    result and stay failed, a retry would end the same way)."""
+    job = s.get(JobRow, job_id)
+    return job is not None and job.state == FAILED and job.result is None
+
+
+def _reason(job: JobRow) -> str | None:
+    if job.state == QUEUED:
+        if job.attempts == 0:
+            return "waiting for a worker"
+        return (
+            f"waiting to retry (attempt {job.attempts + 1} of {job.max_attempts}) after: "
+            f"{job.last_error}"
+        )
+    if job.state == RUNNING:
+        return f"being scanned (attempt {job.attempts} of {job.max_attempts})"
+    if job.state == FAILED:
+        return job.last_error or "failed"
+    return None
+
+
+def _for_reference(result: dict[str, Any], ref: ReleaseFileRow, job: JobRow, release, policy):
+    """The job's result as this scan sees it: its file name, its scan id, and its own
+    decision when it declared other metadata than the submission that ran the job."""
+    out = dict(result)
+    out["file"] = ref.file
+    out["record_id"] = result.get("scan_id")
+    out["scan_id"] = ref.id
+    if out.get("decision") is None or release is None:
+        return out
+    declared = release.release_metadata or {}
+    if declared == (job.payload or {}).get("metadata", {}):
+        return out
+    stored_policy = (result.get("policy") or {}).get("hash")
+    if policy is None or stored_policy != policy.hash:
+        return out  # the policy changed since: keep what was decided then
+    evidence = [Evidence.from_dict(e) for e in result.get("evidence", [])]
+    d = policy.evaluate(evidence, ReleaseMetadata.from_mapping(declared))
+    out["decision"] = str(d.verdict)
+    out["policy"] = d.policy_ref()
+    out["rules_fired"] = [r.to_dict() for r in d.rules_fired]
+    out["record_id"] = None  # re-evaluated for this submission, not a stored record
+    return out
+
+
+def _view(ref: ReleaseFileRow, job: JobRow, release, policy) -> dict[str, Any]:
+    result = None
+    if job.result is not None and job.state in (DONE, FAILED):
+        result = _for_reference(job.result, ref, job, release, policy)
+    return {
+        "scan_id": ref.id,
+        "release_id": ref.release_id,
+        "file": ref.file,
+        "content_hash": ref.content_hash,
+        "analysis_id": job.id,
+        "state": job.state,
+        "reason": _reason(job),
+        "attempts": job.attempts,
+        "result": result,
+    }
+
+
+def get_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
+    with store.session() as s:
+        ref = s.get(ReleaseFileRow, scan_id)
+        if ref is None:
+            return None
+        return _view(ref, s.get(JobRow, ref.job_id), s.get(ReleaseRow, ref.release_id), policy)
+
+
+def get_release(store, release_id: str, policy=None) -> dict[str, Any] | None:
+    with store.session() as s:
+        rel = s.get(ReleaseRow, release_id)
+        if rel is None:
+            return None
+        refs = s.scalars(
+            select(ReleaseFileRow)
+            .where(ReleaseFileRow.release_id == release_id)
+            .order_by(ReleaseFileRow.position)
+        ).all()
+        scans = [_view(r, s.get(JobRow, r.job_id), rel, policy) for r in refs]
+    return {
+        "release_id": rel.id,
+        "created_at": rel.created_at.isoformat(),
+        "metadata": rel.release_metadata,
+        "scans": scans,
+    }
+
+
+def count_releases(store) -> int:
+    with store.session() as s:
+        return int(s.scalar(select(func.count()).select_from(ReleaseRow)) or 0)

@@ -1,0 +1,95 @@
+"""Prometheus metrics at ``/metrics``: requests by route and status, latencies, queue depth.
+
+Each app has its own registry (several apps in one process, as in the tests, do not
+collide). Routes are labelled by their template (``/v1/scans/{scan_id}``), and requests
+that match no route by ``<unmatched>``, so label values stay few. The queue depth is read
+from the database at scrape time. ``/metrics`` needs no API key: expose it only on the
+internal network (it tells request rates and queue sizes, no content).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import FastAPI, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from compliance.jobs import DONE, FAILED, QUEUED, RUNNING
+
+log = logging.getLogger("compliance.api")
+
+
+class _QueueDepth(Collector):
+    def __init__(self, core) -> None:
+        self.core = core
+
+    def collect(self):
+        g = GaugeMetricFamily("compliance_jobs", "Jobs in the queue by state", labels=["state"])
+        try:
+            counts = self.core.queue.counts()
+        except Exception as exc:  # a scrape must not fail because the database is down
+            log.warning("queue depth unavailable: %s", exc)
+            return
+        for state in (QUEUED, RUNNING, DONE, FAILED):
+            g.add_metric([state], counts.get(state, 0))
+        yield g
+
+
+class Metrics:
+    def __init__(self, core) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "compliance_http_requests", "HTTP requests", ["method", "route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "compliance_http_request_duration_seconds", "HTTP request latency",
+            ["method", "route"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )  # fmt: skip
+        self.registry.register(_QueueDepth(core))
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (the request body stays a stream for the upload route)."""
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status = 500
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            method = scope.get("method", "?")
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+def install_metrics(api: FastAPI, core) -> None:
+    metrics = Metrics(core)
+    api.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @api.get("/metrics", include_in_schema=False)
+    def scrape() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,140 @@
+"""The routes: intake (/v1/releases), results (/v1/scans), health."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from compliance.api import intake
+from compliance.api.auth import require
+from compliance.api.errors import ApiError
+from compliance.api.keys import ApiKey
+from compliance.api.schemas import ErrorResponse, ReleaseView, ScanView, SubmitResponse
+from compliance.api.upload import read_upload
+from compliance.domain import ReleaseMetadata
+from compliance.errors import error_parts
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 422, 503)
+}
+v1 = APIRouter(prefix="/v1", responses=_ERRORS)
+health = APIRouter(prefix="/health")
+
+_STRING_FIELDS = ("title", "artist", "account_id", "uploader_tier", "contains_ai")
+
+
+def parse_metadata(raw: bytes | None) -> dict[str, Any]:
+    """The ``metadata`` part as a JSON object, checked; 400 ``metadata_invalid``."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "metadata_invalid", f"metadata is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "metadata_invalid", "metadata must be a JSON object")
+    for name in _STRING_FIELDS:
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise ApiError(400, "metadata_invalid", f"metadata {name!r} must be a string")
+    try:
+        ReleaseMetadata.from_mapping(data)
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, "metadata_invalid", str(exc)) from None
+    return data
+
+
+def _core(request: Request):
+    return request.app.state.core
+
+
+@v1.post("/releases", status_code=202, response_model=SubmitResponse)
+async def submit_release(request: Request, key: Annotated[ApiKey, Depends(require("submit"))]):
+    """Multipart: one or more ``files`` parts (audio) and an optional ``metadata`` part
+    (JSON object: title, artist, account_id, licences...). Every file is stored, then
+    the release and one scan per file are recorded in one transaction; 202 with the
+    scan ids to poll."""
+    core = _core(request)
+    policy = await run_in_threadpool(lambda: core.policy)
+    upload = await read_upload(
+        request, core.blobs, max_file_bytes=core.settings.max_file_bytes,
+        check_metadata=parse_metadata,
+    )  # fmt: skip
+    metadata = parse_metadata(upload.metadata)
+    release_id, scans = await run_in_threadpool(
+        intake.create_release,
+        core.store,
+        files=upload.files,
+        metadata=metadata,
+        policy_hash=policy.hash,
+        api_key_id=key.id,
+    )
+    body = SubmitResponse(
+        release_id=release_id,
+        scans=[
+            {"scan_id": s.scan_id, "file": s.file, "content_hash": s.content_hash,
+             "analysis_id": s.analysis_id, "deduplicated": s.deduplicated}
+            for s in scans
+        ],
+    )  # fmt: skip
+    return JSONResponse(body.model_dump(), status_code=202)
+
+
+@v1.get("/scans/{scan_id}", response_model=ScanView)
+def get_scan(scan_id: str, request: Request, _key: Annotated[ApiKey, Depends(require("read"))]):
+    """State of one scan and, once done, its decision with evidence."""
+    core = _core(request)
+    view = intake.get_scan(core.store, scan_id, core.policy)
+    if view is None:
+        raise ApiError(404, "scan_not_found", f"no scan {scan_id!r}")
+    return view
+
+
+@v1.get("/releases/{release_id}", response_model=ReleaseView)
+def get_release(
+    release_id: str, request: Request, _key: Annotated[ApiKey, Depends(require("read"))]
+):
+    """A release with the state of each of its scans."""
+    core = _core(request)
+    view = intake.get_release(core.store, release_id, core.policy)
+    if view is None:
+        raise ApiError(404, "release_not_found", f"no release {release_id!r}")
+    return view
+
+
+@health.get("/live")
+def live():
+    """200 whenever the process answers."""
+    return {"status": "live"}
+
+
+@health.get("/ready")
+def ready(request: Request):
+    """200 when the database answers and the catalogue index opens, else 503 with why."""
+    core = _core(request)
+    checks: dict[str, str] = {}
+    try:
+        with core.store.engine.connect() as conn:
+            conn.execute(text("select 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        code, msg = error_parts(exc)
+        checks["database"] = f"{code}: {msg.splitlines()[0][:200] if msg else ''}"
+    if checks["database"] == "ok":
+        try:
+            n = len(core.catalogue())
+            checks["catalogue"] = f"ok ({n} tracks)"
+        except Exception as exc:
+            code, msg = error_parts(exc)
+            checks["catalogue"] = f"{code}: {msg.splitlines()[0][:200] if msg else ''}"
+    else:
+        checks["catalogue"] = "not checked (no database)"
+    ok = all(v.startswith("ok") for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "not_ready", "checks": checks},
+        status_code=200 if ok else 503,
+    )

@@ -1,0 +1,54 @@
+"""Response shapes of the API (documented in the OpenAPI schema at ``/docs``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class SubmittedScan(BaseModel):
+    scan_id: str = Field(description="this file of this submission (GET /v1/scans/{scan_id})")
+    file: str
+    content_hash: str
+    analysis_id: str = Field(
+        description="the shared analysis job: identical audio under the same policy is "
+        "analysed once, every submission of it gets its own scan_id"
+    )
+    deduplicated: bool = Field(description="true when the analysis already existed")
+
+
+class SubmitResponse(BaseModel):
+    release_id: str
+    scans: list[SubmittedScan]
+
+
+class ScanView(BaseModel):
+    scan_id: str
+    release_id: str
+    file: str
+    content_hash: str
+    analysis_id: str
+    state: Literal["queued", "running", "done", "failed"]
+    reason: str | None = Field(description="why it is waiting, or why it failed")
+    attempts: int
+    result: dict[str, Any] | None = Field(
+        description="the `compliance check --json` object (docs/cli-json.md) when done; "
+        "for a failed scan of bad content, the same object with `error`"
+    )
+
+
+class ReleaseView(BaseModel):
+    release_id: str
+    created_at: str
+    metadata: dict[str, Any]
+    scans: list[ScanView]

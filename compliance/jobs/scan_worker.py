@@ -1,0 +1,165 @@
+"""The scan worker: claim a scan job, decode its blob, run the Scanner, store the result.
+
+While a job is scanned a heartbeat thread renews its lease; a worker killed mid-scan
+stops renewing, and another worker takes the job once the lease expires (every claim
+is an attempt; the queue fails a job whose attempts are used up). The heartbeat gives
+up after ``max_job_s`` so that a scan that hangs loses its lease instead of holding the
+job forever.
+
+Outcomes: a decision -> ``done`` with ``ScanResult.to_json()``; bad content (not audio,
+too short, too long...) -> ``failed`` at once, with the error-shaped result and
+``last_error = "code: message"`` (a retry would fail the same way); anything else (a
+database hiccup, a bug) -> back to the queue with backoff, up to the job's attempts.
+
+Isolation still missing: uploads are untrusted, and the Scanner decodes them *in this
+process* with libsndfile (WAV/FLAC/OGG/AIFF/MP3 by their magic bytes; other formats go
+to an ffmpeg subprocess). A decoder exploit or a decompression bomb therefore runs with
+the worker's memory, database credentials and blob store. Not built yet: decoding in a
+short-lived subprocess (or pool) with rlimits on memory/CPU time, no network, a
+read-only view of the one blob, and a hard kill on timeout (the heartbeat cap only
+releases the lease; it does not stop a runaway decoder thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from compliance.domain import ReleaseMetadata
+from compliance.jobs.queue import Job, JobQueue, LeaseLost
+
+log = logging.getLogger("compliance.worker")
+
+SCAN_JOB = "scan"
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, queue: JobQueue, job_id: str, worker: str, lease_s: float,
+                 interval_s: float, max_job_s: float) -> None:  # fmt: skip
+        super().__init__(name=f"heartbeat-{job_id[:8]}", daemon=True)
+        self.queue, self.job_id, self.worker = queue, job_id, worker
+        self.lease_s, self.interval_s, self.max_job_s = lease_s, interval_s, max_job_s
+        self.stop_event = threading.Event()
+        self.lost = False
+
+    def run(self) -> None:
+        started = time.monotonic()
+        while not self.stop_event.wait(self.interval_s):
+            if time.monotonic() - started > self.max_job_s:
+                log.warning("job %s exceeded %.0f s: lease no longer renewed", self.job_id,
+                            self.max_job_s)  # fmt: skip
+                return
+            try:
+                self.queue.heartbeat(self.job_id, self.worker, lease_s=self.lease_s)
+            except LeaseLost:
+                self.lost = True
+                return
+            except Exception:  # a database hiccup: try again at the next beat
+                log.exception("heartbeat of job %s failed", self.job_id)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join()
+
+
+class ScanWorker:
+    """Runs scan jobs of one :class:`~compliance.app.App`.
+
+    Parameters
+    ----------
+    app : compliance.app.App
+    worker_id : str, optional
+        Lease owner name (default host:pid:random).
+    lease_s : float
+        Lease length; renewed every ``heartbeat_s`` (default a third of it).
+    max_job_s : float
+        After this long the lease is no longer renewed (a hung scan is retried elsewhere).
+    poll_s : float
+        Sleep between claims when the queue is empty (:meth:`run_forever`).
+    """
+
+    def __init__(
+        self,
+        app,
+        *,
+        worker_id: str | None = None,
+        lease_s: float = 60.0,
+        heartbeat_s: float | None = None,
+        max_job_s: float = 900.0,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.queue = JobQueue(app.store)
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease_s = lease_s
+        self.heartbeat_s = heartbeat_s if heartbeat_s is not None else lease_s / 3
+        self.max_job_s = max_job_s
+        self.poll_s = poll_s
+
+    def run_once(self) -> Job | None:
+        """Claim and process one scan job; returns it as it ended, None if none was free."""
+        job = self.queue.claim(self.id, lease_s=self.lease_s, kinds=[SCAN_JOB])
+        if job is None:
+            return None
+        beat = _Heartbeat(self.queue, job.id, self.id, self.lease_s, self.heartbeat_s,
+                          self.max_job_s)  # fmt: skip
+        beat.start()
+        try:
+            result = self._scan(job)
+        except Exception as exc:
+            beat.stop()
+            log.exception("job %s failed", job.id)
+            error = f"internal_error: {type(exc).__name__}: {exc}"
+            return self._settle(job, lambda: self.queue.fail(job.id, self.id, error))
+        beat.stop()
+        if result.ok:
+            return self._settle(job, lambda: self.queue.complete(job.id, self.id, result.to_json()))
+        return self._settle(job, lambda: self.queue.fail(
+            job.id, self.id, f"{result.error_code}: {result.error_message}",
+            permanent=True, result=result.to_json(),
+        ))  # fmt: skip
+
+    def _settle(self, job: Job, write) -> Job:
+        try:
+            write()
+        except LeaseLost:
+            log.warning("job %s was taken over by another worker; result dropped", job.id)
+        got = self.queue.get(job.id)
+        assert got is not None
+        return got
+
+    def _scan(self, job: Job):
+        from compliance.pipeline.scan import ScanResult
+
+        payload = job.payload
+        name = str(payload.get("file") or payload.get("blob"))
+        blobs = self.app.blobs
+        address = payload.get("blob", "")
+        if not blobs.exists(address):
+            return ScanResult(file=name, error_code="blob_not_found",
+                              error_message=f"the stored upload {address} is missing")  # fmt: skip
+        meta = ReleaseMetadata.from_mapping(payload.get("metadata") or {})
+        scanner = self.app.scanner()  # a fresh catalogue view: sees the latest ingest
+        path = blobs.path(address)
+        result = scanner.check(path, meta, file_name=name)
+        if result.error_message:  # the blob's location is ours, not the client's business
+            result.error_message = result.error_message.replace(str(path), name)
+        return result
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Process jobs until ``stop`` is set (poll when idle; survive database errors)."""
+        stop = stop or threading.Event()
+        log.info("worker %s started", self.id)
+        while not stop.is_set():
+            try:
+                job = self.run_once()
+            except Exception:
+                log.exception("worker %s: claim failed", self.id)
+                job = None
+            if job is None:
+                stop.wait(self.poll_s)
+        log.info("worker %s stopped", self.id)

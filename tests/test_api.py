@@ -1,0 +1,458 @@
+"""The HTTP intake service end to end: the real FastAPI app through TestClient, the real
+store (SQLite in tmp_path, and PostgreSQL in a schema of its own when reachable), the
+real blob store, queue, worker, Scanner and catalogue index, with synthetic audio."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import urllib.parse
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from compliance.api import create_app
+from compliance.api.keys import KeyStore
+from compliance.app import App
+from compliance.jobs.scan_worker import ScanWorker
+from compliance.pipeline.ingest import expand_paths, ingest
+from compliance.settings import DEFAULT_POLICY, Settings
+from compliance.storage.models import JobRow, ReleaseFileRow, ReleaseRow
+from compliance.synth import synth_piece
+from tests.conftest import _PG_SKIP, PG_URL, pg_schema
+
+SR = 22050
+MAX_BYTES = 1_500_000  # a 30 s mono 16-bit WAV at 22050 Hz is about 1.3 MB
+
+
+def _wav(samples: np.ndarray, fmt: str = "WAV") -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, samples, SR, format=fmt, subtype="PCM_16")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pieces():
+    return {f"song-{i}": synth_piece(300 + i, 30.0, sample_rate=SR) for i in range(2)}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request, tmp_path):
+    """An App on a fresh database of each backend (schema built by the migrations)."""
+
+    def make(url: str) -> App:
+        settings = Settings(
+            home=tmp_path / "home", database_url=url, index_dir=tmp_path / "home" / "index",
+            policy_path=DEFAULT_POLICY, max_file_bytes=MAX_BYTES,
+        )  # fmt: skip
+        return App(settings)
+
+    if request.param == "sqlite":
+        a = make(f"sqlite:///{tmp_path / 'api.db'}")
+        yield a
+        a.store.close()
+        return
+    if _PG_SKIP:
+        pytest.skip(_PG_SKIP)
+    with pg_schema("api") as schema:
+        opts = urllib.parse.quote(f"-csearch_path={schema}")
+        sep = "&" if "?" in PG_URL else "?"
+        a = make(f"{PG_URL}{sep}options={opts}")
+        yield a
+        a.store.close()
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(create_app(app)) as c:
+        yield c
+
+
+@pytest.fixture
+def keys(app):
+    ks = KeyStore(app.store)
+    out = {}
+    for name, scopes in {"submitter": ("submit", "read"), "reader": ("read",),
+                         "admin": ("admin",)}.items():  # fmt: skip
+        _key, token = ks.create(name, scopes)
+        out[name] = {"Authorization": f"Bearer {token}"}
+    return out
+
+
+@pytest.fixture
+def catalogue(app, pieces, tmp_path):
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    for cid, y in pieces.items():
+        (folder / f"{cid}.wav").write_bytes(_wav(y))
+    report = ingest(
+        expand_paths([folder]), store=app.store, index_dir=app.settings.index_dir,
+        max_duration_s=app.settings.max_duration_s, max_bytes=10 * MAX_BYTES,
+    )  # fmt: skip
+    assert len(report.added) == 2 and not report.failed
+    return pieces
+
+
+def _submit(client, headers, files, metadata=None):
+    parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
+    if metadata is not None:
+        raw = metadata if isinstance(metadata, str | bytes) else json.dumps(metadata)
+        parts.append(("metadata", (None, raw)))
+    return client.post("/v1/releases", headers=headers, files=parts)
+
+
+def _count(app, model) -> int:
+    with app.store.session() as s:
+        return int(s.scalar(select(func.count()).select_from(model)))
+
+
+def _error(r, status: int, code: str) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body
+
+
+# ------------------------------------------------------------------ the main path
+def test_submit_scan_and_read_the_decision(app, client, keys, catalogue):
+    crop = _wav(catalogue["song-1"][8 * SR : 22 * SR], "FLAC")
+    new = _wav(synth_piece(999, 15.0, sample_rate=SR))
+    r = _submit(client, keys["submitter"], [("crop.flac", crop), ("new.wav", new)],
+                {"title": "Mine", "artist": "Me", "account_id": "acc-1"})  # fmt: skip
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert [s["file"] for s in body["scans"]] == ["crop.flac", "new.wav"]
+    assert all(s["content_hash"].startswith("sha256:") for s in body["scans"])
+    assert not any(s["deduplicated"] for s in body["scans"])
+    crop_id, new_id = (s["scan_id"] for s in body["scans"])
+
+    queued = client.get(f"/v1/scans/{crop_id}", headers=keys["reader"]).json()
+    assert queued["state"] == "queued" and queued["attempts"] == 0
+    assert queued["reason"] == "waiting for a worker" and queued["result"] is None
+
+    w = ScanWorker(app, lease_s=30)
+    assert w.run_once().state == "done"
+    assert w.run_once().state == "done"
+    assert w.run_once() is None
+
+    done = client.get(f"/v1/scans/{crop_id}", headers=keys["reader"]).json()
+    assert done["state"] == "done" and done["attempts"] == 1 and done["reason"] is None
+    res = done["result"]
+    assert res["file"] == "crop.flac" and res["scan_id"] == crop_id
+    assert res["decision"] == "block"
+    top = res["evidence"][0]
+    assert (top["catalogue_id"], top["kind"]) == ("song-1", "reupload")
+    assert abs(top["catalogue_start_s"] - top["query_start_s"] - 8.0) < 0.3
+    assert set(res["policy"]) == {"id", "version", "hash"} and res["rules_fired"]
+    assert res["record_id"] and app.store.get_scan(res["record_id"]).decision == "block"
+
+    other = client.get(f"/v1/scans/{new_id}", headers=keys["reader"]).json()
+    assert other["result"]["decision"] == "pass"
+
+    rel = client.get(f"/v1/releases/{body['release_id']}", headers=keys["reader"]).json()
+    assert rel["metadata"]["title"] == "Mine"
+    assert [s["scan_id"] for s in rel["scans"]] == [crop_id, new_id]
+    assert [s["result"]["decision"] for s in rel["scans"]] == ["block", "pass"]
+
+
+def test_same_audio_is_analysed_once_and_licences_apply_per_submission(
+    app, client, keys, catalogue
+):
+    copy = _wav(catalogue["song-0"], "FLAC")
+    a = _submit(client, keys["submitter"], [("a.flac", copy)]).json()["scans"][0]
+    b = _submit(client, keys["submitter"], [("b.flac", copy)], {"licences": ["song-0"]})
+    b = b.json()["scans"][0]
+    assert a["analysis_id"] == b["analysis_id"] and a["scan_id"] != b["scan_id"]
+    assert (a["deduplicated"], b["deduplicated"]) == (False, True)
+    assert _count(app, JobRow) == 1 and _count(app, ReleaseFileRow) == 2
+    w = ScanWorker(app)
+    assert w.run_once().state == "done"
+    assert w.run_once() is None  # analysed once
+    ra = client.get(f"/v1/scans/{a['scan_id']}", headers=keys["reader"]).json()["result"]
+    rb = client.get(f"/v1/scans/{b['scan_id']}", headers=keys["reader"]).json()["result"]
+    assert (ra["file"], rb["file"]) == ("a.flac", "b.flac")
+    assert ra["evidence"] == rb["evidence"]
+    assert ra["decision"] == "block"
+    assert rb["decision"] == "pass"  # its own declared licence, same evidence
+
+
+def test_non_audio_ends_failed_with_its_code(app, client, keys):
+    r = _submit(client, keys["submitter"], [("song.mp3", b"this is not audio at all")])
+    assert r.status_code == 202
+    scan_id = r.json()["scans"][0]["scan_id"]
+    job = ScanWorker(app).run_once()
+    assert job.state == "failed" and job.attempts == 1  # not retried: a retry cannot help
+    v = client.get(f"/v1/scans/{scan_id}", headers=keys["reader"]).json()
+    assert v["state"] == "failed" and v["reason"].startswith("audio_decode_failed")
+    assert v["result"]["decision"] is None
+    assert v["result"]["error"]["code"] == "audio_decode_failed"
+    assert str(app.blobs.root) not in json.dumps(v)  # the storage location stays private
+    assert "song.mp3" in v["result"]["error"]["message"]
+    assert ScanWorker(app).run_once() is None
+
+
+def test_a_worker_that_dies_mid_scan_is_replaced(app, client, keys, catalogue):
+    r = _submit(client, keys["submitter"], [("c.wav", _wav(catalogue["song-1"][: 12 * SR]))])
+    scan_id = r.json()["scans"][0]["scan_id"]
+    claimed = app.queue.claim("doomed", lease_s=0.3, kinds=["scan"])  # then it "dies"
+    assert claimed is not None
+    running = client.get(f"/v1/scans/{scan_id}", headers=keys["reader"]).json()
+    assert running["state"] == "running" and running["attempts"] == 1
+    assert ScanWorker(app).run_once() is None  # the lease still holds
+    time.sleep(0.5)
+    job = ScanWorker(app, worker_id="survivor").run_once()
+    assert job is not None and job.state == "done" and job.attempts == 2
+    v = client.get(f"/v1/scans/{scan_id}", headers=keys["reader"]).json()
+    assert v["state"] == "done" and v["result"]["decision"] == "block"
+
+
+def test_heartbeat_keeps_the_lease_while_scanning(app, client, keys, catalogue):
+    _submit(client, keys["submitter"], [("d.wav", _wav(catalogue["song-0"]))])
+    w = ScanWorker(app, lease_s=0.6, heartbeat_s=0.1)
+    original = w._scan
+
+    def slow(job):
+        time.sleep(1.5)  # longer than the lease: only the heartbeat keeps it
+        assert app.queue.claim("thief", lease_s=5) is None
+        return original(job)
+
+    w._scan = slow
+    job = w.run_once()
+    assert job.state == "done" and job.attempts == 1
+
+
+# ------------------------------------------------------------------ auth
+def test_auth_missing_invalid_revoked_and_scope(app, client, keys):
+    _error(client.get("/v1/scans/x"), 401, "auth_missing")
+    _error(client.get("/v1/scans/x", headers={"Authorization": "Basic abc"}), 401, "auth_invalid")
+    bad = {"Authorization": "Bearer rcc_0000_nope"}
+    _error(client.get("/v1/scans/x", headers=bad), 401, "auth_invalid")
+    token = keys["reader"]["Authorization"].split()[1]
+    tampered = {"Authorization": f"Bearer {token[:-2]}xx"}
+    _error(client.get("/v1/scans/x", headers=tampered), 401, "auth_invalid")
+    r = _submit(client, keys["reader"], [("a.wav", b"RIFF")])
+    _error(r, 403, "auth_scope")
+    _error(client.get("/v1/scans/x", headers=keys["admin"]), 404, "scan_not_found")  # admin: all
+    KeyStore(app.store).revoke(token.split("_")[1])
+    _error(client.get("/v1/scans/x", headers=keys["reader"]), 401, "auth_invalid")
+    assert _count(app, ReleaseRow) == 0
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_requests_get_4xx_codes_and_leave_nothing(app, client, keys):
+    h = keys["submitter"]
+    good = _wav(synth_piece(1, 5.0, sample_rate=SR))
+    _error(_submit(client, h, [("a.wav", good)], "{not json"), 400, "metadata_invalid")
+    _error(_submit(client, h, [("a.wav", good)], "[1, 2]"), 400, "metadata_invalid")
+    _error(_submit(client, h, [("a.wav", good)], {"licences": "song-1"}), 400, "metadata_invalid")
+    _error(_submit(client, h, [("a.wav", good)], {"title": 5}), 400, "metadata_invalid")
+    _error(_submit(client, h, [("empty.wav", b"")]), 400, "file_empty")
+    _error(_submit(client, h, []), 415, "multipart_required")  # no parts: not multipart
+    only_meta = client.post("/v1/releases", headers=h, files=[("metadata", (None, "{}"))])
+    _error(only_meta, 400, "files_missing")
+    odd = client.post("/v1/releases", headers=h, files=[("audio", ("a.wav", good))])
+    _error(odd, 400, "unexpected_part")
+    _error(client.post("/v1/releases", headers=h, json={"files": []}), 415, "multipart_required")
+    garbage = client.post(
+        "/v1/releases", headers={**h, "Content-Type": "multipart/form-data; boundary=xyz"},
+        content=b'--xyz\r\nContent-Disposition: form-data; name="files"; filename="a"\r\n\r\nab',
+    )  # fmt: skip
+    assert garbage.status_code == 400 and garbage.json()["error"]["code"] == "request_invalid"
+    # the second file is too large: the first was stored, but no release and no job exist
+    too_big = np.random.default_rng(0).bytes(MAX_BYTES + 1)
+    r = _submit(client, h, [("ok.wav", good), ("big.wav", too_big)])
+    _error(r, 413, "file_too_large")
+    assert _count(app, ReleaseRow) == 0 and _count(app, JobRow) == 0
+    assert _count(app, ReleaseFileRow) == 0
+    assert not any((app.blobs.root / ".incoming").iterdir())  # no partial upload left
+    _error(client.get("/v1/scans/nope", headers=keys["reader"]), 404, "scan_not_found")
+    _error(client.get("/v1/releases/nope", headers=keys["reader"]), 404, "release_not_found")
+    _error(client.get("/v1/nothing-here", headers=keys["reader"]), 404, "not_found")
+    _error(client.delete("/v1/scans/x", headers=keys["reader"]), 405, "method_not_allowed")
+
+
+def test_validation_errors_use_the_error_shape(app, keys):
+    from fastapi import Query
+
+    api = create_app(app)
+
+    @api.get("/v1/echo")
+    def echo(n: int = Query(...)):
+        return {"n": n}
+
+    with TestClient(api) as c:
+        _error(c.get("/v1/echo?n=abc"), 422, "invalid_request")
+
+
+# ------------------------------------------------------------------ health
+def test_health(app, client, catalogue):
+    assert client.get("/health/live").json() == {"status": "live"}
+    r = client.get("/health/ready")
+    assert r.status_code == 200, r.text
+    assert r.json()["checks"]["catalogue"] == "ok (2 tracks)"
+
+
+def test_ready_is_503_when_the_catalogue_index_is_broken(app, client, catalogue):
+    for seg in app.settings.index_dir.iterdir():
+        if seg.is_dir():
+            for f in seg.iterdir():
+                f.unlink()
+    r = client.get("/health/ready")
+    assert r.status_code == 503 and r.json()["status"] == "not_ready"
+    assert r.json()["checks"]["database"] == "ok"
+    assert not r.json()["checks"]["catalogue"].startswith("ok")
+    assert client.get("/health/live").status_code == 200
+
+
+def test_metadata_is_checked_before_the_files_that_follow(app, client, keys):
+    good = _wav(synth_piece(2, 5.0, sample_rate=SR))
+    parts = [("metadata", (None, "{broken")), ("files", ("a.wav", good))]
+    _error(client.post("/v1/releases", headers=keys["submitter"], files=parts),
+           400, "metadata_invalid")  # fmt: skip
+    assert not [p for p in app.blobs.root.rglob("*") if p.is_file()]  # nothing was stored
+
+
+def test_concurrent_submissions_of_the_same_audio_share_one_job(app, keys):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = _wav(synth_piece(3, 6.0, sample_rate=SR))
+    with TestClient(create_app(app)) as c, ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda i: _submit(c, keys["submitter"], [(f"{i}.wav", data)]),
+                                range(6)))  # fmt: skip
+    assert [r.status_code for r in answers] == [202] * 6
+    assert len({r.json()["scans"][0]["analysis_id"] for r in answers}) == 1
+    assert _count(app, JobRow) == 1 and _count(app, ReleaseRow) == 6
+
+
+# ------------------------------------------------------------------ metrics
+def test_metrics_count_requests_by_route_and_show_queue_depth(app, client, keys):
+    _submit(client, keys["submitter"], [("m.wav", _wav(synth_piece(4, 3.0, sample_rate=SR)))])
+    client.get("/v1/scans/abc", headers=keys["reader"])
+    client.get("/v1/scans/abc")
+    text = client.get("/metrics").text
+    assert (
+        'compliance_http_requests_total{method="POST",route="/v1/releases",status="202"} 1.0'
+        in text
+    )
+    assert 'route="/v1/scans/{scan_id}",status="404"} 1.0' in text
+    assert 'route="/v1/scans/{scan_id}",status="401"} 1.0' in text
+    assert 'compliance_jobs{state="queued"} 1.0' in text
+    assert "compliance_http_request_duration_seconds_bucket" in text
+
+
+# ------------------------------------------------------------------ CLI
+def test_keys_cli_create_list_revoke(app, client):
+    from click.testing import CliRunner
+
+    from compliance.cli import main
+
+    env = {"COMPLIANCE_HOME": str(app.settings.home),
+           "COMPLIANCE_DATABASE_URL": app.settings.database_url}  # fmt: skip
+    run = CliRunner()
+    r = run.invoke(main, ["keys", "create", "--name", "ops", "--scopes", "read"], env=env)
+    assert r.exit_code == 0, r.output
+    token = r.output.strip().splitlines()[-1]
+    assert token.startswith("rcc_")
+    key_id = token.split("_")[1]
+    with app.store.session() as s:
+        from compliance.storage.models import ApiKeyRow
+
+        row = s.get(ApiKeyRow, key_id)
+        assert row.scopes == ["read"] and token.split("_", 2)[2] not in row.secret_sha256
+    h = {"Authorization": f"Bearer {token}"}
+    _error(client.get("/v1/scans/x", headers=h), 404, "scan_not_found")
+    listed = run.invoke(main, ["keys", "list", "--json"], env=env)
+    assert json.loads(listed.output.splitlines()[0])["revoked_at"] is None
+    assert run.invoke(main, ["keys", "revoke", key_id], env=env).exit_code == 0
+    _error(client.get("/v1/scans/x", headers=h), 401, "auth_invalid")
+    listed = run.invoke(main, ["keys", "list"], env=env)
+    assert "revoked" in listed.output
+    bad = run.invoke(main, ["keys", "create", "--name", "x", "--scopes", "root"], env=env)
+    assert bad.exit_code == 2 and "key_scope_invalid" in bad.output
+
+
+def test_worker_cli_once(app, client, keys):
+    from click.testing import CliRunner
+
+    from compliance.cli import main
+
+    env = {"COMPLIANCE_HOME": str(app.settings.home),
+           "COMPLIANCE_DATABASE_URL": app.settings.database_url}  # fmt: skip
+    r = CliRunner().invoke(main, ["worker", "--once"], env=env)
+    assert r.exit_code == 0 and "no job" in r.output
+    _submit(client, keys["submitter"], [("w.wav", b"garbage, not audio")])
+    r = CliRunner().invoke(main, ["worker", "--once"], env=env)
+    assert r.exit_code == 0 and r.output.strip().endswith("failed"), r.output
+
+
+def test_a_lost_race_on_the_dedup_key_retries_and_reuses_the_winner(app, monkeypatch):
+    """Two submissions of new audio at once: both miss the job, one insert wins; the
+    loser's transaction rolls back (release included) and is retried onto the winner."""
+    from compliance.api import intake
+    from compliance.api.upload import StoredFile
+    from compliance.jobs import JobQueue
+    from compliance.jobs import queue as qmod
+
+    real = JobQueue.enqueue_in
+    calls = []
+
+    def racing(s, kind, payload, *, dedup_key=None, max_attempts=3):
+        calls.append(dedup_key)
+        if len(calls) == 1:
+            app.queue.enqueue(kind, payload, dedup_key=dedup_key)  # the other one commits
+            s.add(qmod._new_row(kind, payload, dedup_key, max_attempts))
+            s.flush()  # what our own insert then meets: the unique dedup key
+        return real(s, kind, payload, dedup_key=dedup_key, max_attempts=max_attempts)
+
+    monkeypatch.setattr(JobQueue, "enqueue_in", staticmethod(racing))
+    _rid, scans = intake.create_release(
+        app.store, files=[StoredFile("a.wav", "sha256:" + "0" * 64, 10)], metadata={},
+        policy_hash="p", api_key_id=None,
+    )  # fmt: skip
+    assert len(calls) == 2 and scans[0].deduplicated
+    assert _count(app, ReleaseRow) == 1 and _count(app, JobRow) == 1
+    assert _count(app, ReleaseFileRow) == 1
+
+
+def test_a_job_that_failed_for_our_reasons_is_requeued_by_a_new_submission(app, client, keys):
+    data = _wav(synth_piece(6, 4.0, sample_rate=SR))
+    first = _submit(client, keys["submitter"], [("a.wav", data)]).json()["scans"][0]
+    for _ in range(3):  # three workers die holding it
+        assert app.queue.claim("dies", lease_s=0.05) is not None
+        time.sleep(0.1)
+    assert app.queue.claim("w") is None  # attempts used up: failed for good
+    v = client.get(f"/v1/scans/{first['scan_id']}", headers=keys["reader"]).json()
+    assert v["state"] == "failed" and "lease expired" in v["reason"] and v["result"] is None
+    again = _submit(client, keys["submitter"], [("b.wav", data)]).json()["scans"][0]
+    assert again["analysis_id"] == first["analysis_id"]
+    job = ScanWorker(app).run_once()
+    assert job.state == "done" and job.attempts == 1
+    v = client.get(f"/v1/scans/{first['scan_id']}", headers=keys["reader"]).json()
+    assert v["state"] == "done" and v["result"]["decision"] == "pass"
+
+
+def test_ready_is_503_without_a_database_and_faults_are_json_500(tmp_path):
+    settings = Settings(
+        home=tmp_path / "h", database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
+        index_dir=tmp_path / "h" / "index", policy_path=DEFAULT_POLICY,
+    )  # fmt: skip
+    api = create_app(App(settings))
+
+    @api.get("/boom")
+    def boom():
+        raise RuntimeError("a bug")
+
+    with TestClient(api, raise_server_exceptions=False) as c:
+        assert c.get("/health/live").status_code == 200
+        r = c.get("/health/ready")
+        assert r.status_code == 503 and r.json()["status"] == "not_ready"
+        assert r.json()["checks"]["database"].startswith("database_unavailable")
+        _error(c.get("/v1/scans/x", headers={"Authorization": "Bearer rcc_a_b"}),
+               503, "database_unavailable")  # fmt: skip
+        body = _error(c.get("/boom"), 500, "internal_error")
+        assert "a bug" not in body["error"]["message"]
