@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from compliance.api import intake
 from compliance.api.auth import require
+from compliance.api.ern_intake import ErnIntake, ern_text_parts, metadata_mapping
 from compliance.api.errors import ApiError
 from compliance.api.keys import ApiKey
 from compliance.api.schemas import ErrorResponse, ReleaseView, ScanView, SubmitResponse
@@ -55,16 +56,20 @@ def _core(request: Request):
 @v1.post("/releases", status_code=202, response_model=SubmitResponse)
 async def submit_release(request: Request, key: Annotated[ApiKey, Depends(require("submit"))]):
     """Multipart: one or more ``files`` parts (audio) and an optional ``metadata`` part
-    (JSON object: title, artist, account_id, licences...). Every file is stored, then
-    the release and one scan per file are recorded in one transaction; 202 with the
-    scan ids to poll."""
+    (JSON object: title, artist, account_id, licences...) or ``ern`` part (a DDEX ERN
+    NewReleaseMessage that lists the files). Every file is stored, then the release and
+    one scan per file are recorded in one transaction; 202 with the scan ids to poll."""
     core = _core(request)
     policy = await run_in_threadpool(lambda: core.policy)
+    ern = ErnIntake()
     upload = await read_upload(
         request, core.blobs, max_file_bytes=core.settings.max_file_bytes,
-        check_metadata=parse_metadata,
+        check_metadata=parse_metadata, text_parts=ern_text_parts(), hook=ern,
     )  # fmt: skip
-    metadata = parse_metadata(upload.metadata)
+    if ern.message is not None:
+        metadata = metadata_mapping(ern.message)
+    else:
+        metadata = parse_metadata(upload.metadata)
     release_id, scans = await run_in_threadpool(
         intake.create_release,
         core.store,
@@ -80,6 +85,7 @@ async def submit_release(request: Request, key: Annotated[ApiKey, Depends(requir
              "analysis_id": s.analysis_id, "deduplicated": s.deduplicated}
             for s in scans
         ],
+        warnings=ern.warnings(),
     )  # fmt: skip
     return JSONResponse(body.model_dump(), status_code=202)
 

@@ -27,9 +27,19 @@ class SubmittedScan(BaseModel):
     deduplicated: bool = Field(description="true when the analysis already existed")
 
 
+class ErnWarningView(BaseModel):
+    code: str
+    message: str
+    where: str | None = None
+
+
 class SubmitResponse(BaseModel):
     release_id: str
     scans: list[SubmittedScan]
+    warnings: list[ErnWarningView] = Field(
+        default_factory=list,
+        description="problems with the content of an ERN message that did not stop intake",
+    )
 
 
 class ScanView(BaseModel):
