@@ -1,7 +1,9 @@
 """The HTTP intake service (FastAPI): ``create_app(App)``; run it with ``compliance serve``.
 
-Routes: ``POST /v1/releases`` (scope submit), ``GET /v1/releases/{id}`` and
-``GET /v1/scans/{id}`` (scope read), ``/health/live``, ``/health/ready``, ``/metrics``.
+Routes: ``POST /v1/releases`` (scope submit), ``GET /v1/releases/{id}``,
+``GET /v1/scans/{id}`` and ``GET /v1/scans/{id}/explain`` (scope read),
+``/v1/catalogue/tracks...`` (scope admin), ``/health/live``, ``/health/ready``,
+``/metrics``.
 Every error is ``{"error": {"code", "message"}}`` (see :mod:`compliance.api.errors`).
 """
 
@@ -14,6 +16,7 @@ from compliance.app import App
 
 def create_app(app: App) -> FastAPI:
     """The FastAPI application serving ``app`` (its store, blobs, policy, catalogue)."""
+    from compliance.api.catalogue import router as catalogue
     from compliance.api.errors import install_error_handlers
     from compliance.api.metrics import install_metrics
     from compliance.api.routes import health, v1
@@ -27,6 +30,7 @@ def create_app(app: App) -> FastAPI:
     install_error_handlers(api)
     install_metrics(api, app)
     api.include_router(v1)
+    api.include_router(catalogue)
     api.include_router(health)
     return api
 

@@ -120,7 +120,8 @@ def live():
 
 @health.get("/ready")
 def ready(request: Request):
-    """200 when the database answers and the catalogue index opens, else 503 with why."""
+    """200 when the database answers and the catalogue index opens, else 503 with why;
+    ``catalogue_generation`` counts how often this process (re)opened the index."""
     core = _core(request)
     checks: dict[str, str] = {}
     try:
@@ -141,6 +142,10 @@ def ready(request: Request):
         checks["catalogue"] = "not checked (no database)"
     ok = all(v.startswith("ok") for v in checks.values())
     return JSONResponse(
-        {"status": "ready" if ok else "not_ready", "checks": checks},
+        {
+            "status": "ready" if ok else "not_ready",
+            "checks": checks,
+            "catalogue_generation": core.catalogue_generation,
+        },
         status_code=200 if ok else 503,
     )

@@ -62,3 +62,38 @@ class ReleaseView(BaseModel):
     created_at: str
     metadata: dict[str, Any]
     scans: list[ScanView]
+
+
+class CatalogueTrackView(BaseModel):
+    id: str
+    title: str | None
+    artist: str | None
+    content_hash: str
+    duration_s: float
+    added_at: str | None
+    added_by: str | None
+    disabled: bool
+    disabled_reason: str | None
+    disabled_at: str | None
+
+
+class CataloguePage(BaseModel):
+    tracks: list[CatalogueTrackView]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class IngestResult(BaseModel):
+    file: str
+    id: str
+    outcome: Literal["added", "skipped", "failed"]
+    code: str | None = Field(description="why skipped or failed (e.g. already_ingested)")
+    message: str | None
+
+
+class CatalogueIngestResponse(BaseModel):
+    added: int
+    skipped: int
+    failed: int
+    results: list[IngestResult] = Field(description="one per uploaded file, in upload order")
+    catalogue_tracks: int
+    catalogue_generation: int
