@@ -15,13 +15,19 @@ from compliance.api.auth import require
 from compliance.api.ern_intake import ErnIntake, ern_text_parts, metadata_mapping
 from compliance.api.errors import ApiError
 from compliance.api.keys import ApiKey
-from compliance.api.schemas import ErrorResponse, ReleaseView, ScanView, SubmitResponse
+from compliance.api.schemas import (
+    ErrorResponse,
+    ExplainView,
+    ReleaseView,
+    ScanView,
+    SubmitResponse,
+)
 from compliance.api.upload import read_upload
 from compliance.domain import ReleaseMetadata
 from compliance.errors import error_parts
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 422, 503)
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
 v1 = APIRouter(prefix="/v1", responses=_ERRORS)
 health = APIRouter(prefix="/health")
@@ -95,6 +101,18 @@ def get_scan(scan_id: str, request: Request, _key: Annotated[ApiKey, Depends(req
     """State of one scan and, once done, its decision with evidence."""
     core = _core(request)
     view = intake.get_scan(core.store, scan_id, core.policy)
+    if view is None:
+        raise ApiError(404, "scan_not_found", f"no scan {scan_id!r}")
+    return view
+
+
+@v1.get("/scans/{scan_id}/explain", response_model=ExplainView)
+def explain_scan(scan_id: str, request: Request, _key: Annotated[ApiKey, Depends(require("read"))]):
+    """The candidates the landmark search considered for this scan and why each was kept
+    (re-upload or remix, by coverage) or dropped (below the report threshold, disabled
+    catalogue entry); 409 while the scan has no decision."""
+    core = _core(request)
+    view = intake.explain_scan(core.store, scan_id, core.policy)
     if view is None:
         raise ApiError(404, "scan_not_found", f"no scan {scan_id!r}")
     return view

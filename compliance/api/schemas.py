@@ -97,3 +97,28 @@ class CatalogueIngestResponse(BaseModel):
     results: list[IngestResult] = Field(description="one per uploaded file, in upload order")
     catalogue_tracks: int
     catalogue_generation: int
+
+
+class ExplainedCandidate(BaseModel):
+    catalogue_id: str
+    aligned_anchors: int = Field(description="upload anchors on the fitted alignment line")
+    strength: float
+    coverage: float = Field(description="share of the upload the matched span covers")
+    matched_s: float
+    outcome: Literal[
+        "kept_reupload", "kept_remix", "dropped_below_report_threshold",
+        "dropped_catalogue_disabled",
+    ]  # fmt: skip
+    reason: str
+    evidence: list[int] = Field(description="indexes into the result's evidence")
+    rules_fired: list[str] = Field(description="ids of the rules that matched that evidence")
+
+
+class ExplainView(BaseModel):
+    scan_id: str
+    analysis_id: str
+    file: str
+    decision: str | None
+    duration_s: float | None
+    thresholds: dict[str, float]
+    candidates: list[ExplainedCandidate]
