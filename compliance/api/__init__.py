@@ -19,6 +19,7 @@ def create_app(app: App) -> FastAPI:
     from compliance.api.catalogue import router as catalogue
     from compliance.api.errors import install_error_handlers
     from compliance.api.metrics import install_metrics
+    from compliance.api.ratelimit import RateLimiter, RateLimitHeaders
     from compliance.api.routes import health, v1
 
     api = FastAPI(
@@ -27,6 +28,9 @@ def create_app(app: App) -> FastAPI:
         description="Submit releases for compliance scans; poll the scans for decisions.",
     )
     api.state.core = app
+    rate = app.settings.rate_limit
+    api.state.limiter = RateLimiter(*rate) if rate is not None else None
+    api.add_middleware(RateLimitHeaders)
     install_error_handlers(api)
     install_metrics(api, app)
     api.include_router(v1)
