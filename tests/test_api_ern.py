@@ -195,3 +195,16 @@ def test_messages_the_parser_refuses(app, client, keys, make, code):
         r = _post(client, keys["submitter"], make(), [(SINGLE_FILE, audio)], ern_first=ern_first)
         _error(r, 400, code)
     _nothing_stored(app)
+
+
+def test_two_ern_parts_and_a_too_deep_message(app, client, keys):
+    audio = _audio(7, fmt="FLAC")
+    ern = _single_with_md5(audio)
+    parts = [("ern", ("a.xml", ern)), ("ern", ("b.xml", ern)), ("files", (SINGLE_FILE, audio))]
+    _error(client.post("/v1/releases", headers=keys["submitter"], files=parts), 400, "ern_invalid")
+    deep = (
+        b'<ern:NewReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43">'
+        + b"<a>" * 100 + b"</a>" * 100 + b"</ern:NewReleaseMessage>"
+    )  # fmt: skip
+    _error(_post(client, keys["submitter"], deep, [(SINGLE_FILE, audio)]), 400, "ern_too_deep")
+    _nothing_stored(app)
