@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from compliance.settings import Settings
 
@@ -13,6 +15,13 @@ class App:
     """The service's objects for one process, built lazily from :class:`Settings`."""
 
     settings: Settings = field(default_factory=Settings.from_env)
+    _catalogue: Any = field(default=None, init=False, repr=False, compare=False)
+    _catalogue_state: Any = field(default=None, init=False, repr=False, compare=False)
+    #: How many times this process (re)opened the catalogue index (0: not yet).
+    catalogue_generation: int = field(default=0, init=False, compare=False)
+    _catalogue_lock: Any = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     @cached_property
     def store(self):
@@ -54,10 +63,22 @@ class App:
         return JobQueue(self.store)
 
     def catalogue(self):
-        """A fresh read view of the catalogue index (reflects the latest ingest)."""
+        """The read view of the catalogue index, reflecting the latest ingest.
+
+        The view is kept between calls and reopened only when the store's segment list
+        (an ingest or a compaction, by any process) or the set of disabled entries changed
+        since it was opened (:meth:`Store.catalogue_state`, one cheap query per call);
+        each reopening increments :attr:`catalogue_generation`.
+        """
         from compliance.storage.index_files import CatalogueIndex
 
-        return CatalogueIndex(self.store, self.settings.index_dir)
+        with self._catalogue_lock:
+            state = self.store.catalogue_state()  # read before opening: a change while
+            if self._catalogue is None or state != self._catalogue_state:  # opening reopens
+                self._catalogue = CatalogueIndex(self.store, self.settings.index_dir)
+                self._catalogue_state = state
+                self.catalogue_generation += 1
+            return self._catalogue
 
     def scanner(self, *, record: bool = True):
         from compliance.pipeline.scan import Scanner

@@ -61,6 +61,34 @@ def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return (Path(raw) if raw is not None else default).expanduser().resolve()
 
 
+_UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(text: str) -> tuple[int, float] | None:
+    """``"10/s"``, ``"600/min"``, ``"1000/h"`` -> ``(limit, period_s)``; ``"off"`` -> None.
+
+    Raises ValueError for anything else."""
+    t = text.strip().lower()
+    if t in ("off", "none", "unlimited"):
+        return None
+    count, sep, unit = t.partition("/")
+    if not sep or unit not in _UNITS or not count.strip().isdigit() or int(count) < 1:
+        raise ValueError(f"{text!r} is not a rate like 10/s, 600/min or 1000/h (or off)")
+    return int(count), _UNITS[unit]
+
+
+def _rate(
+    env: Mapping[str, str], name: str, default: tuple[int, float] | None
+) -> tuple[int, float] | None:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        return parse_rate(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 def _database_url(env: Mapping[str, str], name: str, default: str) -> str:
     url = _raw(env, name) or default
     try:
@@ -95,6 +123,10 @@ class Settings:
         Longest accepted audio in seconds (``COMPLIANCE_MAX_DURATION_S``, default 1800).
     workers : int
         Worker processes or threads (``COMPLIANCE_WORKERS``, default 1).
+    rate_limit : (int, float) or None
+        Requests per API key and period in seconds, enforced by each API process
+        (``COMPLIANCE_RATE_LIMIT`` as ``10/s``, ``600/min``, ``1000/h`` or ``off``;
+        default ``50/s``).
     """
 
     home: Path
@@ -104,6 +136,7 @@ class Settings:
     max_file_bytes: int = 1 << 30
     max_duration_s: float = 1800.0
     workers: int = 1
+    rate_limit: tuple[int, float] | None = (50, 1.0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,6 +165,7 @@ class Settings:
             max_file_bytes=_int(env, f"{PREFIX}MAX_FILE_BYTES", 1 << 30),
             max_duration_s=_float(env, f"{PREFIX}MAX_DURATION_S", 1800.0),
             workers=_int(env, f"{PREFIX}WORKERS", 1),
+            rate_limit=_rate(env, f"{PREFIX}RATE_LIMIT", (50, 1.0)),
         )
 
     def ensure_dirs(self) -> None:

@@ -1,7 +1,9 @@
 """The HTTP intake service (FastAPI): ``create_app(App)``; run it with ``compliance serve``.
 
-Routes: ``POST /v1/releases`` (scope submit), ``GET /v1/releases/{id}`` and
-``GET /v1/scans/{id}`` (scope read), ``/health/live``, ``/health/ready``, ``/metrics``.
+Routes: ``POST /v1/releases`` (scope submit), ``GET /v1/releases/{id}``,
+``GET /v1/scans/{id}`` and ``GET /v1/scans/{id}/explain`` (scope read),
+``/v1/catalogue/tracks...`` (scope admin), ``/health/live``, ``/health/ready``,
+``/metrics``.
 Every error is ``{"error": {"code", "message"}}`` (see :mod:`compliance.api.errors`).
 """
 
@@ -14,8 +16,10 @@ from compliance.app import App
 
 def create_app(app: App) -> FastAPI:
     """The FastAPI application serving ``app`` (its store, blobs, policy, catalogue)."""
+    from compliance.api.catalogue import router as catalogue
     from compliance.api.errors import install_error_handlers
     from compliance.api.metrics import install_metrics
+    from compliance.api.ratelimit import RateLimiter, RateLimitHeaders
     from compliance.api.routes import health, v1
 
     api = FastAPI(
@@ -24,9 +28,13 @@ def create_app(app: App) -> FastAPI:
         description="Submit releases for compliance scans; poll the scans for decisions.",
     )
     api.state.core = app
+    rate = app.settings.rate_limit
+    api.state.limiter = RateLimiter(*rate) if rate is not None else None
+    api.add_middleware(RateLimitHeaders)
     install_error_handlers(api)
     install_metrics(api, app)
     api.include_router(v1)
+    api.include_router(catalogue)
     api.include_router(health)
     return api
 

@@ -1,4 +1,5 @@
-"""``Authorization: Bearer rcc_<id>_<secret>`` on every /v1 route, with a scope."""
+"""``Authorization: Bearer rcc_<id>_<secret>`` on every /v1 route, with a scope, and the
+key's rate limit (:mod:`compliance.api.ratelimit`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ def require(scope: str):
         key = KeyStore(request.app.state.core.store).verify(token.strip())
         if key is None:
             raise ApiError(401, "auth_invalid", "unknown or revoked API key", headers=_CHALLENGE)
+        limiter = getattr(request.app.state, "limiter", None)
+        if limiter is not None:
+            decision = limiter.take(key.id)
+            request.state.ratelimit = decision  # the RateLimit-* headers of the answer
+            if not decision.allowed:
+                raise ApiError(
+                    429, "rate_limited",
+                    f"more than {decision.limit} requests per {decision.window_s:g} s with "
+                    f"this key; retry after {decision.retry_after_s} s",
+                    headers={"Retry-After": str(decision.retry_after_s)},
+                )  # fmt: skip
         if not key.allows(scope):
             raise ApiError(403, "auth_scope", f"this key lacks the {scope!r} scope")
         return key

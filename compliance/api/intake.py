@@ -171,6 +171,60 @@ def get_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
         return _view(ref, s.get(JobRow, ref.job_id), s.get(ReleaseRow, ref.release_id), policy)
 
 
+_KIND_OF = {"kept_reupload": "reupload", "kept_remix": "remix"}
+
+
+def explain_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
+    """What the landmark search considered for a scan and why each candidate was kept
+    or dropped, with the evidence and rules each kept one led to. None: no such scan.
+    Raises ApiError 409 while the scan has no decision, or when its result carries no
+    candidate list (content errors, results stored before candidates were recorded)."""
+    from compliance.api.errors import ApiError
+    from compliance.detectors.landmark_evidence import (
+        ANCHOR_MIDPOINT,
+        MIN_COVERAGE,
+        REPORT_MIN_STRENGTH,
+    )
+
+    view = get_scan(store, scan_id, policy)
+    if view is None:
+        return None
+    result = view["result"]
+    if view["state"] in (QUEUED, RUNNING):
+        raise ApiError(409, "scan_not_done", f"scan {scan_id} is {view['state']}: {view['reason']}")
+    if result is None or result.get("decision") is None:
+        raise ApiError(409, "scan_failed", f"scan {scan_id} ended without a decision: "
+                       f"{view['reason']}")  # fmt: skip
+    if result.get("candidates") is None:
+        raise ApiError(409, "explain_unavailable",
+                       f"scan {scan_id} was analysed before candidates were recorded")  # fmt: skip
+    evidence = result.get("evidence") or []
+    fired = result.get("rules_fired") or []
+    candidates = []
+    for c in result["candidates"]:
+        kind = _KIND_OF.get(c.get("outcome"))
+        idx = [
+            i
+            for i, e in enumerate(evidence)
+            if kind and e.get("kind") == kind and e.get("catalogue_id") == c["catalogue_id"]
+        ]
+        rules = [r["rule_id"] for r in fired if set(r.get("evidence") or []) & set(idx)]
+        candidates.append({**c, "evidence": idx, "rules_fired": rules})
+    return {
+        "scan_id": view["scan_id"],
+        "analysis_id": view["analysis_id"],
+        "file": view["file"],
+        "decision": result.get("decision"),
+        "duration_s": result.get("duration_s"),
+        "thresholds": {
+            "report_min_strength": REPORT_MIN_STRENGTH,
+            "reupload_min_coverage": round(MIN_COVERAGE, 4),
+            "anchor_midpoint": ANCHOR_MIDPOINT,
+        },
+        "candidates": candidates,
+    }
+
+
 def get_release(store, release_id: str, policy=None) -> dict[str, Any] | None:
     with store.session() as s:
         rel = s.get(ReleaseRow, release_id)

@@ -12,15 +12,22 @@ from sqlalchemy import text
 
 from compliance.api import intake
 from compliance.api.auth import require
+from compliance.api.ern_intake import ErnIntake, ern_text_parts, metadata_mapping
 from compliance.api.errors import ApiError
 from compliance.api.keys import ApiKey
-from compliance.api.schemas import ErrorResponse, ReleaseView, ScanView, SubmitResponse
+from compliance.api.schemas import (
+    ErrorResponse,
+    ExplainView,
+    ReleaseView,
+    ScanView,
+    SubmitResponse,
+)
 from compliance.api.upload import read_upload
 from compliance.domain import ReleaseMetadata
 from compliance.errors import error_parts
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 422, 503)
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
 v1 = APIRouter(prefix="/v1", responses=_ERRORS)
 health = APIRouter(prefix="/health")
@@ -55,16 +62,20 @@ def _core(request: Request):
 @v1.post("/releases", status_code=202, response_model=SubmitResponse)
 async def submit_release(request: Request, key: Annotated[ApiKey, Depends(require("submit"))]):
     """Multipart: one or more ``files`` parts (audio) and an optional ``metadata`` part
-    (JSON object: title, artist, account_id, licences...). Every file is stored, then
-    the release and one scan per file are recorded in one transaction; 202 with the
-    scan ids to poll."""
+    (JSON object: title, artist, account_id, licences...) or ``ern`` part (a DDEX ERN
+    NewReleaseMessage that lists the files). Every file is stored, then the release and
+    one scan per file are recorded in one transaction; 202 with the scan ids to poll."""
     core = _core(request)
     policy = await run_in_threadpool(lambda: core.policy)
+    ern = ErnIntake()
     upload = await read_upload(
         request, core.blobs, max_file_bytes=core.settings.max_file_bytes,
-        check_metadata=parse_metadata,
+        check_metadata=parse_metadata, text_parts=ern_text_parts(), hook=ern,
     )  # fmt: skip
-    metadata = parse_metadata(upload.metadata)
+    if ern.message is not None:
+        metadata = metadata_mapping(ern.message)
+    else:
+        metadata = parse_metadata(upload.metadata)
     release_id, scans = await run_in_threadpool(
         intake.create_release,
         core.store,
@@ -80,6 +91,7 @@ async def submit_release(request: Request, key: Annotated[ApiKey, Depends(requir
              "analysis_id": s.analysis_id, "deduplicated": s.deduplicated}
             for s in scans
         ],
+        warnings=ern.warnings(),
     )  # fmt: skip
     return JSONResponse(body.model_dump(), status_code=202)
 
@@ -89,6 +101,18 @@ def get_scan(scan_id: str, request: Request, _key: Annotated[ApiKey, Depends(req
     """State of one scan and, once done, its decision with evidence."""
     core = _core(request)
     view = intake.get_scan(core.store, scan_id, core.policy)
+    if view is None:
+        raise ApiError(404, "scan_not_found", f"no scan {scan_id!r}")
+    return view
+
+
+@v1.get("/scans/{scan_id}/explain", response_model=ExplainView)
+def explain_scan(scan_id: str, request: Request, _key: Annotated[ApiKey, Depends(require("read"))]):
+    """The candidates the landmark search considered for this scan and why each was kept
+    (re-upload or remix, by coverage) or dropped (below the report threshold, disabled
+    catalogue entry); 409 while the scan has no decision."""
+    core = _core(request)
+    view = intake.explain_scan(core.store, scan_id, core.policy)
     if view is None:
         raise ApiError(404, "scan_not_found", f"no scan {scan_id!r}")
     return view
@@ -114,7 +138,8 @@ def live():
 
 @health.get("/ready")
 def ready(request: Request):
-    """200 when the database answers and the catalogue index opens, else 503 with why."""
+    """200 when the database answers and the catalogue index opens, else 503 with why;
+    ``catalogue_generation`` counts how often this process (re)opened the index."""
     core = _core(request)
     checks: dict[str, str] = {}
     try:
@@ -135,6 +160,10 @@ def ready(request: Request):
         checks["catalogue"] = "not checked (no database)"
     ok = all(v.startswith("ok") for v in checks.values())
     return JSONResponse(
-        {"status": "ready" if ok else "not_ready", "checks": checks},
+        {
+            "status": "ready" if ok else "not_ready",
+            "checks": checks,
+            "catalogue_generation": core.catalogue_generation,
+        },
         status_code=200 if ok else 503,
     )

@@ -27,9 +27,19 @@ class SubmittedScan(BaseModel):
     deduplicated: bool = Field(description="true when the analysis already existed")
 
 
+class ErnWarningView(BaseModel):
+    code: str
+    message: str
+    where: str | None = None
+
+
 class SubmitResponse(BaseModel):
     release_id: str
     scans: list[SubmittedScan]
+    warnings: list[ErnWarningView] = Field(
+        default_factory=list,
+        description="problems with the content of an ERN message that did not stop intake",
+    )
 
 
 class ScanView(BaseModel):
@@ -52,3 +62,63 @@ class ReleaseView(BaseModel):
     created_at: str
     metadata: dict[str, Any]
     scans: list[ScanView]
+
+
+class CatalogueTrackView(BaseModel):
+    id: str
+    title: str | None
+    artist: str | None
+    content_hash: str
+    duration_s: float
+    added_at: str | None
+    added_by: str | None
+    disabled: bool
+    disabled_reason: str | None
+    disabled_at: str | None
+
+
+class CataloguePage(BaseModel):
+    tracks: list[CatalogueTrackView]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class IngestResult(BaseModel):
+    file: str
+    id: str
+    outcome: Literal["added", "skipped", "failed"]
+    code: str | None = Field(description="why skipped or failed (e.g. already_ingested)")
+    message: str | None
+
+
+class CatalogueIngestResponse(BaseModel):
+    added: int
+    skipped: int
+    failed: int
+    results: list[IngestResult] = Field(description="one per uploaded file, in upload order")
+    catalogue_tracks: int
+    catalogue_generation: int
+
+
+class ExplainedCandidate(BaseModel):
+    catalogue_id: str
+    aligned_anchors: int = Field(description="upload anchors on the fitted alignment line")
+    strength: float
+    coverage: float = Field(description="share of the upload the matched span covers")
+    matched_s: float
+    outcome: Literal[
+        "kept_reupload", "kept_remix", "dropped_below_report_threshold",
+        "dropped_catalogue_disabled",
+    ]  # fmt: skip
+    reason: str
+    evidence: list[int] = Field(description="indexes into the result's evidence")
+    rules_fired: list[str] = Field(description="ids of the rules that matched that evidence")
+
+
+class ExplainView(BaseModel):
+    scan_id: str
+    analysis_id: str
+    file: str
+    decision: str | None
+    duration_s: float | None
+    thresholds: dict[str, float]
+    candidates: list[ExplainedCandidate]

@@ -7,8 +7,12 @@ hashed and written to a :class:`~compliance.storage.blobs.BlobWriter`, and the f
 byte past the limit stops the upload with 413 ``file_too_large``. The parser runs in a
 worker thread (its callbacks write to disk), never blocking the event loop.
 
-Parts: ``files`` (one or more, the audio) and at most one ``metadata`` (a JSON object,
-as a plain field or a file part). Anything else is 400 ``unexpected_part``.
+Parts: ``files`` (one or more, the audio) and at most one of each text part the route
+accepts (default ``metadata``, a JSON object, as a plain field or a file part). Anything
+else is 400 ``unexpected_part``. A route can pass an :class:`UploadHook` that sees each
+text part and each file as it arrives: it may refuse a file before any byte is stored,
+ask for extra digests computed while the file streams, and check the whole upload at the
+end (the DDEX ERN intake does all three).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import anyio
 from fastapi import Request
@@ -36,12 +41,47 @@ class StoredFile:
     name: str
     address: str
     size: int
+    #: Extra digests asked for by the route's hook (algorithm -> lowercase hex).
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Upload:
     files: list[StoredFile] = field(default_factory=list)
-    metadata: bytes | None = None
+    texts: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def metadata(self) -> bytes | None:
+        return self.texts.get("metadata")
+
+
+class UploadHook(Protocol):
+    """Route-specific checks while a multipart body streams (see the module docstring)."""
+
+    def begin_text(self, part: str) -> None:
+        """A text part starts (raise :class:`ApiError` to refuse it)."""
+
+    def on_text(self, part: str, data: bytes) -> None:
+        """A text part is complete."""
+
+    def begin_file(self, name: str) -> dict[str, Any]:
+        """A file part starts: raise to refuse it; return ``{algorithm: hasher}`` for
+        digests to compute while it streams (objects with ``update`` and ``hexdigest``)."""
+
+    def end_file(self, stored: StoredFile) -> None:
+        """A file is stored (its ``digests`` filled)."""
+
+    def finish(self, upload: Upload, blobs: LocalBlobStore) -> None:
+        """Every part arrived (runs in a worker thread: it may read blobs)."""
+
+
+#: Text parts of the release intake: name -> (byte limit, error past the limit).
+DEFAULT_TEXT_PARTS: dict[str, tuple[int, Callable[[int], ApiError]]] = {
+    "metadata": (
+        MAX_METADATA_BYTES,
+        lambda n: ApiError(413, "metadata_too_large", f"metadata is larger than {n} bytes"),
+    ),
+}
 
 
 def _safe_name(raw: bytes | None, n: int) -> str:
@@ -63,10 +103,20 @@ class _Parts:
     """python-multipart callbacks: route each part to a blob writer or the metadata."""
 
     def __init__(
-        self, blobs: LocalBlobStore, max_file_bytes: int, max_files: int, check_metadata
+        self,
+        blobs: LocalBlobStore,
+        max_file_bytes: int,
+        max_files: int,
+        check_metadata,
+        text_parts=None,
+        hook: UploadHook | None = None,
     ) -> None:
         self.blobs, self.max_file_bytes, self.max_files = blobs, max_file_bytes, max_files
         self.check_metadata = check_metadata
+        self.text_parts = DEFAULT_TEXT_PARTS if text_parts is None else text_parts
+        self.hook = hook
+        self._hashers: dict[str, Any] = {}
+        self._text_name = ""
         self.upload = Upload()
         self._hname = b""
         self._hvalue = b""
@@ -75,7 +125,7 @@ class _Parts:
         self._writer: BlobWriter | None = None
         self._name = ""
         self._meta: bytearray | None = None
-        self._kind: str | None = None  # "file" | "metadata"
+        self._kind: str | None = None  # "file" | "text"
 
     def callbacks(self) -> dict:
         return {
@@ -117,31 +167,36 @@ class _Parts:
                 raise ApiError(400, "too_many_files", f"at most {self.max_files} files per release")
             self._kind = "file"
             self._name = _safe_name(opts.get(b"filename"), len(self.upload.files) + 1)
+            self._hashers = self.hook.begin_file(self._name) if self.hook is not None else {}
             self._writer = self.blobs.writer(max_bytes=self.max_file_bytes)
-        elif part == "metadata":
-            if self.upload.metadata is not None:
-                raise ApiError(400, "metadata_invalid", "more than one metadata part")
-            self._kind = "metadata"
+        elif part in self.text_parts:
+            if part in self.upload.texts:
+                raise ApiError(400, f"{part}_invalid", f"more than one {part} part")
+            if self.hook is not None:
+                self.hook.begin_text(part)
+            self._kind = "text"
+            self._text_name = part
             self._meta = bytearray()
         else:
-            raise ApiError(
-                400, "unexpected_part", f"unexpected part {part!r}: send 'files' and 'metadata'"
-            )
+            names = ", ".join(repr(n) for n in ("files", *self.text_parts))
+            raise ApiError(400, "unexpected_part", f"unexpected part {part!r}: send {names}")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._kind == "file":
             assert self._writer is not None
+            chunk = data[start:end]
             try:
-                self._writer.write(data[start:end])
+                self._writer.write(chunk)
             except ComplianceError as exc:
                 raise _blob_error(exc, self._name, self.max_file_bytes) from None
-        elif self._kind == "metadata":
+            for h in self._hashers.values():
+                h.update(chunk)
+        elif self._kind == "text":
             assert self._meta is not None
             self._meta += data[start:end]
-            if len(self._meta) > MAX_METADATA_BYTES:
-                raise ApiError(
-                    413, "metadata_too_large", f"metadata is larger than {MAX_METADATA_BYTES} bytes"
-                )
+            limit, too_large = self.text_parts[self._text_name]
+            if len(self._meta) > limit:
+                raise too_large(limit)
 
     def on_part_end(self) -> None:
         if self._kind == "file":
@@ -151,12 +206,19 @@ class _Parts:
                 address, size = w.commit()
             except ComplianceError as exc:
                 raise _blob_error(exc, self._name, self.max_file_bytes) from None
-            self.upload.files.append(StoredFile(self._name, address, size))
-        elif self._kind == "metadata":
-            self.upload.metadata = bytes(self._meta or b"")
+            digests = {a: h.hexdigest().lower() for a, h in self._hashers.items()}
+            stored = StoredFile(self._name, address, size, digests)
+            self.upload.files.append(stored)
+            if self.hook is not None:
+                self.hook.end_file(stored)
+        elif self._kind == "text":
+            data = bytes(self._meta or b"")
+            self.upload.texts[self._text_name] = data
             self._meta = None
-            if self.check_metadata is not None:  # fail before the files that follow
-                self.check_metadata(self.upload.metadata)
+            if self._text_name == "metadata" and self.check_metadata is not None:
+                self.check_metadata(data)  # fail before the files that follow
+            if self.hook is not None:
+                self.hook.on_text(self._text_name, data)
         self._kind = None
 
     def abort(self) -> None:
@@ -172,6 +234,8 @@ async def read_upload(
     max_file_bytes: int,
     max_files: int = 100,
     check_metadata: Callable[[bytes], object] | None = None,
+    text_parts: dict[str, tuple[int, Callable[[int], ApiError]]] | None = None,
+    hook: UploadHook | None = None,
 ) -> Upload:
     """Parse the request body, storing every file part in ``blobs`` as it arrives.
 
@@ -179,7 +243,9 @@ async def read_upload(
     malformed multipart (400 ``request_invalid``), a file over the limit (413
     ``file_too_large``), an empty file (400 ``file_empty``), no file (400
     ``files_missing``); ``check_metadata`` runs on the metadata part as soon as it has
-    arrived and may raise its own :class:`ApiError`. Blobs stored before an error stay in
+    arrived and may raise its own :class:`ApiError`. ``text_parts`` replaces the accepted
+    text parts (default: ``metadata``); ``hook`` sees every part (:class:`UploadHook`).
+    Blobs stored before an error stay in
     the (content-addressed) store, unreferenced; no partial blob is ever left under an
     address.
     """
@@ -189,7 +255,7 @@ async def read_upload(
     boundary = params.get(b"boundary")
     if not boundary:
         raise ApiError(400, "request_invalid", "multipart body without a boundary")
-    parts = _Parts(blobs, max_file_bytes, max_files, check_metadata)
+    parts = _Parts(blobs, max_file_bytes, max_files, check_metadata, text_parts, hook)
     parser = MultipartParser(boundary, parts.callbacks())
     try:
         async for chunk in request.stream():
@@ -204,4 +270,6 @@ async def read_upload(
         raise ApiError(400, "request_invalid", "the multipart body ended inside a part")
     if not parts.upload.files:
         raise ApiError(400, "files_missing", "no 'files' part: send at least one audio file")
+    if hook is not None:
+        await anyio.to_thread.run_sync(hook.finish, parts.upload, blobs)
     return parts.upload

@@ -13,6 +13,7 @@ calibration is a new detector version.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from compliance.detectors.base import CatalogueMatch
@@ -77,3 +78,58 @@ def landmark_evidence(
 def reportable(m: CatalogueMatch) -> bool:
     """Whether a candidate is strong enough to be listed at all."""
     return strength_from_inliers(m.match.inliers) >= REPORT_MIN_STRENGTH
+
+
+# Outcomes of a landmark candidate (the scan's ``candidates`` list, the explain endpoint).
+KEPT_REUPLOAD = "kept_reupload"
+KEPT_REMIX = "kept_remix"
+DROPPED_BELOW_THRESHOLD = "dropped_below_report_threshold"
+DROPPED_DISABLED = "dropped_catalogue_disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One catalogue track the landmark search returned for an upload, and what the
+    detectors made of it (the same rules as :mod:`~compliance.detectors.reupload` and
+    :mod:`~compliance.detectors.remix`)."""
+
+    catalogue_id: str
+    aligned_anchors: int
+    strength: float
+    coverage: float
+    matched_s: float
+    outcome: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "catalogue_id": self.catalogue_id,
+            "aligned_anchors": self.aligned_anchors,
+            "strength": round(self.strength, 4),
+            "coverage": round(self.coverage, 3),
+            "matched_s": round(self.matched_s, 3),
+            "outcome": self.outcome,
+            "reason": self.reason,
+        }
+
+
+def candidate(m: CatalogueMatch, upload_s: float, *, active: bool = True) -> Candidate:
+    """Classify one search result as the detectors treat it."""
+    strength = strength_from_inliers(m.match.inliers)
+    cov = coverage(m, upload_s)
+    if not active:
+        outcome, reason = DROPPED_DISABLED, "the catalogue entry is disabled: it never matches"
+    elif strength < REPORT_MIN_STRENGTH:
+        outcome = DROPPED_BELOW_THRESHOLD
+        reason = (
+            f"strength {strength:.4f} below the report threshold {REPORT_MIN_STRENGTH} "
+            f"({m.match.inliers} aligned anchors; 0.5 at {ANCHOR_MIDPOINT:g})"
+        )
+    elif cov >= MIN_COVERAGE:
+        outcome = KEPT_REUPLOAD
+        reason = f"covers {cov:.0%} of the upload (>= {MIN_COVERAGE:.0%}): reported as a re-upload"
+    else:
+        outcome = KEPT_REMIX
+        reason = f"covers {cov:.0%} of the upload (< {MIN_COVERAGE:.0%}): reported as a remix"
+    return Candidate(m.catalogue_id, int(m.match.inliers), strength, cov,
+                     float(m.match.matched_s), outcome, reason)  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from compliance.detectors import DEFAULT_DETECTORS, Detector, ScanContext
+from compliance.detectors.landmark_evidence import Candidate, candidate
 from compliance.domain import Decision, Evidence, ReleaseMetadata
 from compliance.errors import ComplianceError, error_parts
 from fingerprints import chromaprint, landmarks
@@ -39,6 +40,9 @@ class ScanResult:
     scan_id: str | None = None
     duration_s: float | None = None
     elapsed_s: float = 0.0
+    #: What the landmark search considered and why each was kept or dropped (None when
+    #: the scan did not get that far, or the catalogue cannot tell).
+    candidates: list[Candidate] | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,6 +67,11 @@ class ScanResult:
             "scan_id": self.scan_id,
             "content_hash": self.content_hash,
             "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
+            **(
+                {"candidates": [c.to_dict() for c in self.candidates]}
+                if self.candidates is not None
+                else {}
+            ),
         }
 
 
@@ -143,17 +152,29 @@ class Scanner:
                     f"only {clip.duration_s:.2f} s of audio (at least {MIN_UPLOAD_S} s needed)",
                     code="audio_too_short",
                 )
+            considered: list[tuple[Any, bool]] | None = None
+
+            def search(samples: np.ndarray):
+                nonlocal considered
+                if hasattr(self.catalogue, "candidates"):
+                    considered = self.catalogue.candidates(samples)
+                    return [m for m, active in considered if active]
+                return self.catalogue.search(samples)
+
             ctx = ScanContext(
                 file=str(path),
                 clip=clip,
                 content_hash=result.content_hash,
                 metadata=meta,
-                search=self.catalogue.search,
+                search=search,
                 chromaprint_of=self._chromaprint_of,
             )
             for det in self.detectors:
                 result.evidence.extend(det.run(ctx))
                 result.detectors[det.name] = det.version
+            if considered is not None:
+                upload_s = clip.duration_s
+                result.candidates = [candidate(m, upload_s, active=a) for m, a in considered]
             result.decision = self.policy.evaluate(result.evidence, meta)
         except (CodedError, OSError) as exc:
             result.error_code, result.error_message = error_parts(exc)

@@ -45,11 +45,19 @@ class CatalogueIndex:
 
     def search(self, samples: np.ndarray, *, top_k: int = 20) -> list[CatalogueMatch]:
         """Aligned matches of a clip at 11025 Hz against enabled catalogue tracks."""
+        return [m for m, active in self.candidates(samples, top_k=top_k) if active]
+
+    def candidates(
+        self, samples: np.ndarray, *, top_k: int = 20
+    ) -> list[tuple[CatalogueMatch, bool]]:
+        """The ``top_k`` aligned matches of the landmark search, disabled entries included,
+        each with whether its entry is enabled (:meth:`search` keeps the enabled ones)."""
         out = []
         for m in search(self.index, samples, top_k=top_k):
             cid = self.index.track_ids[m.track]
-            if cid in self.active:
-                out.append(CatalogueMatch(cid, float(self._durations[m.track]), m))
+            out.append(
+                (CatalogueMatch(cid, float(self._durations[m.track]), m), cid in self.active)
+            )
         return out
 
     def stats(self) -> dict[str, float]:

@@ -238,6 +238,29 @@ class Store:
                 q = q.where(CatalogueTrackRow.disabled.is_(False))
             return [_track(r) for r in s.scalars(q)]
 
+    def list_tracks_page(
+        self, *, after: str | None = None, limit: int = 100
+    ) -> list[CatalogueTrack]:
+        """Up to ``limit`` entries (disabled ones included) with an id after ``after``, by
+        id (keyset pagination: stable while entries are added)."""
+        with self.session() as s:
+            q = select(CatalogueTrackRow).order_by(CatalogueTrackRow.id).limit(limit)
+            if after is not None:
+                q = q.where(CatalogueTrackRow.id > after)
+            return [_track(r) for r in s.scalars(q)]
+
+    def catalogue_state(self) -> tuple[Any, ...]:
+        """A cheap token that changes whenever what a catalogue index view shows changes:
+        the live segment names, and the number and latest time of disablings."""
+        with self.session() as s:
+            names = tuple(sorted(s.scalars(select(IndexSegmentRow.name))))
+            n, last = s.execute(
+                select(func.count(), func.max(CatalogueTrackRow.disabled_at)).where(
+                    CatalogueTrackRow.disabled.is_(True)
+                )
+            ).one()
+            return names, int(n or 0), last.isoformat() if last is not None else None
+
     def active_track_ids(self) -> set[str]:
         """Ids of the entries that may match (not disabled)."""
         with self.session() as s:
