@@ -50,8 +50,9 @@ class App:
     @cached_property
     def queue(self):
         from compliance.jobs import JobQueue
+        from compliance.webhooks import scan_job_finished
 
-        return JobQueue(self.store)
+        return JobQueue(self.store, on_finish=scan_job_finished)
 
     def catalogue(self):
         """A fresh read view of the catalogue index (reflects the latest ingest)."""

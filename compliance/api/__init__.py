@@ -1,7 +1,8 @@
 """The HTTP intake service (FastAPI): ``create_app(App)``; run it with ``compliance serve``.
 
 Routes: ``POST /v1/releases`` (scope submit), ``GET /v1/releases/{id}`` and
-``GET /v1/scans/{id}`` (scope read), ``/health/live``, ``/health/ready``, ``/metrics``.
+``GET /v1/scans/{id}`` (scope read), ``/v1/webhooks`` (scope submit, see
+:mod:`compliance.api.webhook_routes`), ``/health/live``, ``/health/ready``, ``/metrics``.
 Every error is ``{"error": {"code", "message"}}`` (see :mod:`compliance.api.errors`).
 """
 
@@ -17,6 +18,7 @@ def create_app(app: App) -> FastAPI:
     from compliance.api.errors import install_error_handlers
     from compliance.api.metrics import install_metrics
     from compliance.api.routes import health, v1
+    from compliance.api.webhook_routes import hooks
 
     api = FastAPI(
         title="release-compliance-checker",
@@ -27,6 +29,7 @@ def create_app(app: App) -> FastAPI:
     install_error_handlers(api)
     install_metrics(api, app)
     api.include_router(v1)
+    api.include_router(hooks)
     api.include_router(health)
     return api
 
