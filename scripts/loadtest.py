@@ -33,8 +33,32 @@ class Deadline(Exception):
     pass
 
 
+def _baseline(svc: Service, *, seeds: list[int], seconds: float) -> dict:
+    """One client, no worker running: the service time of a submission and a read."""
+    sub, read, scans, errors = [], [], [], []
+    for s in seeds:
+        data = wav_bytes(s, seconds)
+        t = time.perf_counter()
+        status, body = svc.submit(f"b{s}.wav", data, {"title": "baseline"})
+        sub.append((time.perf_counter() - t) * 1000)
+        if status != 202:
+            errors.append(f"baseline submit: {status} {body}")
+            continue
+        x = body["scans"][0]
+        scans.append({"scan_id": x["scan_id"], "analysis_id": x["analysis_id"],
+                      "deduplicated": x["deduplicated"], "dup": False, "name": s})  # fmt: skip
+    for _ in range(5):
+        for x in scans:
+            t = time.perf_counter()
+            status, _body = svc.request("GET", f"/v1/scans/{x['scan_id']}")
+            read.append((time.perf_counter() - t) * 1000)
+            if status != 200:
+                errors.append(f"baseline read: {status}")
+    return {"submit_ms": sub, "read_ms": read, "scans": scans, "errors": errors}
+
+
 def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], clients: int,
-           seconds: float, deadline: float) -> dict:  # fmt: skip
+           seconds: float, deadline: float, carried: list[dict] = ()) -> dict:  # fmt: skip
     audio = [(f"r{s}.wav", wav_bytes(s, seconds), False) for s in seeds]
     audio += [(f"dup{i}.wav", data, True) for i, data in enumerate(dups)]
     for _ in range(workers):
@@ -81,13 +105,14 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
                 return
             time.sleep(0.25)
 
+    scans = [*carried, *scans]  # the baseline's scans are scanned and checked here
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(poll, scans))
     t_done = time.monotonic()
     svc.stop_workers()
     if time.monotonic() >= deadline:
         raise Deadline(f"round with {workers} worker(s) hit the hard timeout")
-    distinct = sum(1 for _n, _d, dup in audio if not dup)
+    distinct = sum(1 for _n, _d, dup in audio if not dup) + len(carried)
     # throughput from the store: first scan job created -> last scan job ended
     from sqlalchemy import func, select
 
@@ -104,7 +129,7 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
     st.close()
     span = (last - first).total_seconds()
     return {
-        "workers": workers, "releases": len(audio), "distinct": distinct,
+        "workers": workers, "releases": len(audio) + len(carried), "distinct": distinct,
         "duplicates": len(dups), "submit_ms": sub_lat, "read_ms": read_lat, "errors": errors,
         "scans": scans, "ends": ends, "submit_s": t_submitted - t0, "wall_s": t_done - t0,
         "scan_span_s": span, "per_min": distinct / span * 60 if span > 0 else float("nan"),
@@ -158,8 +183,13 @@ def one_run(args) -> dict:
         n_dup = args.duplicates // 2
         base = 50_000
         rounds = []
+        n_base = min(args.baseline, max(0, half - n_dup - 1))
+        baseline = _baseline(svc, seeds=list(range(base, base + n_base)), seconds=args.seconds)
+        base += n_base
         for i, workers in enumerate((1, 2)):
             count = half - n_dup if i == 0 else args.releases - half - (args.duplicates - n_dup)
+            if i == 0:
+                count -= n_base
             seeds = list(range(base, base + count))
             base += count
             # duplicates: audio of this round again, sent concurrently with the originals
@@ -168,7 +198,9 @@ def one_run(args) -> dict:
                     for j in range(n_dup if i == 0 else args.duplicates - n_dup)]  # fmt: skip
             rounds.append(_round(svc, workers=workers, seeds=seeds, dups=dups,
                                  clients=args.clients, seconds=args.seconds,
-                                 deadline=deadline))  # fmt: skip
+                                 deadline=deadline,
+                                 carried=baseline["scans"] if i == 0 else []))  # fmt: skip
+        rounds[0]["errors"] += baseline["errors"]
         checks = _checks(svc, rounds)
     except Exception:
         print(svc.tail("server"), file=sys.stderr)
@@ -186,6 +218,10 @@ def one_run(args) -> dict:
         "submit_p99_1w": pct(rounds[0]["submit_ms"], 99),
         "submit_p99_2w": pct(rounds[1]["submit_ms"], 99),
         "read_p99_1w": pct(rounds[0]["read_ms"], 99), "read_p99_2w": pct(rounds[1]["read_ms"], 99),
+        "base_submit_p50": pct(baseline["submit_ms"], 50),
+        "base_submit_max": max(baseline["submit_ms"], default=float("nan")),
+        "base_read_p50": pct(baseline["read_ms"], 50),
+        "base_read_p99": pct(baseline["read_ms"], 99),
         "wall_s": time.monotonic() - t_start, "checks": checks,
         "error_samples": [e for r in rounds for e in r["errors"]][:5],
     }  # fmt: skip
@@ -207,6 +243,12 @@ def main() -> int:
     ap.add_argument("--duplicates", type=int, default=10, help="of which re-submitted audio")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=4.0, help="audio length per release")
+    ap.add_argument(
+        "--baseline",
+        type=int,
+        default=10,
+        help="of which sent first by one client with no worker (service time)",
+    )
     ap.add_argument("--db", choices=("pg", "sqlite"), default="pg")
     ap.add_argument("--runs", type=int, default=1, help="fresh runs; medians are printed")
     ap.add_argument("--timeout", type=float, default=900, help="hard timeout per run, s")
@@ -229,17 +271,22 @@ def main() -> int:
         print(f"  per round: submit p99 {r['submit_p99_1w']:.1f} (1w) / "
               f"{r['submit_p99_2w']:.1f} (2w) ms; status p99 {r['read_p99_1w']:.1f} / "
               f"{r['read_p99_2w']:.1f} ms")  # fmt: skip
+        print(f"  baseline (1 client, no worker): submit p50 {r['base_submit_p50']:.1f} ms "
+              f"(max {r['base_submit_max']:.1f}); status p50/p99 {r['base_read_p50']:.1f}/"
+              f"{r['base_read_p99']:.1f} ms")  # fmt: skip
         print("  checks: " + ", ".join(f"{k}={v}" for k, v in c.items()))
         for e in r["error_samples"]:
             print(f"  error: {e}")
     if args.runs > 1:
         keys = ("submit_p50", "submit_p95", "submit_p99", "read_p50", "read_p99", "per_min_1",
-                "per_min_2")  # fmt: skip
+                "per_min_2", "base_submit_p50", "base_read_p50", "base_read_p99")  # fmt: skip
         med = {k: statistics.median(r[k] for r in results) for k in keys}
         print(f"median of {args.runs}: submit p50/p95/p99 {med['submit_p50']:.1f}/"
               f"{med['submit_p95']:.1f}/{med['submit_p99']:.1f} ms; status p50/p99 "
               f"{med['read_p50']:.1f}/{med['read_p99']:.1f} ms; scans/min "
-              f"{med['per_min_1']:.1f} (1 worker), {med['per_min_2']:.1f} (2 workers)")  # fmt: skip
+              f"{med['per_min_1']:.1f} (1 worker), {med['per_min_2']:.1f} (2 workers); "
+              f"baseline submit p50 {med['base_submit_p50']:.1f} ms, status p50/p99 "
+              f"{med['base_read_p50']:.1f}/{med['base_read_p99']:.1f} ms")  # fmt: skip
     print("targets: submission p99 <= 100 ms, status reads p99 <= 20 ms")
     print("checks:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
