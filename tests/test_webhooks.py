@@ -241,3 +241,16 @@ def test_a_dedup_onto_an_ended_scan_and_an_expired_last_lease_notify(app, client
     assert len(rx.requests) == 2
     event = json.loads(rx.requests[1][1])
     assert event["scan_id"] == r2.json()["scans"][0]["scan_id"] and event["state"] == "failed"
+
+
+def test_worker_cli_kinds(app):
+    from click.testing import CliRunner
+
+    from compliance.cli import main
+
+    env = {"COMPLIANCE_HOME": str(app.settings.home),
+           "COMPLIANCE_DATABASE_URL": app.settings.database_url}  # fmt: skip
+    r = CliRunner().invoke(main, ["worker", "--once", "--kinds", "webhook"], env=env)
+    assert r.exit_code == 0 and "no job" in r.output, r.output
+    r = CliRunner().invoke(main, ["worker", "--once", "--kinds", "email"], env=env)
+    assert r.exit_code == 2 and "scan,webhook" in r.output
