@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export COMPLIANCE_HOME ?= $(CURDIR)/compliance-data
 
-.PHONY: run test lint format bench install clean eval-corpus
+.PHONY: run test lint format bench bench-service install clean eval-corpus
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -36,6 +36,10 @@ EVAL_DIR ?= ../shared/eval
 EVAL_CACHE ?= $(abspath ../eval-cache)
 bench: $(STAMP)
 	bash scripts/bench.sh "$(EVAL_DIR)" "$(EVAL_CACHE)"
+
+# Intake service load and fault figures (docs/benchmarks.md, "Intake service (issue 3)").
+bench-service: $(STAMP)
+	$(PY) scripts/loadtest.py && $(PY) scripts/faulttest.py
 
 clean:
 	rm -rf $(VENV) compliance-data .pytest_cache .ruff_cache

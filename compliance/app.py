@@ -59,8 +59,9 @@ class App:
     @cached_property
     def queue(self):
         from compliance.jobs import JobQueue
+        from compliance.webhooks import scan_job_finished
 
-        return JobQueue(self.store)
+        return JobQueue(self.store, on_finish=scan_job_finished)
 
     def catalogue(self):
         """The read view of the catalogue index, reflecting the latest ingest.

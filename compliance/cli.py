@@ -265,36 +265,69 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
+_KINDS = ("scan", "webhook")
+
+
+def _parse_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    if not kinds or any(k not in _KINDS for k in kinds):
+        raise click.BadParameter(f"a comma list of {','.join(_KINDS)}; got {text!r}")
+    return kinds
+
+
+def _workers(app, kinds, *, lease_s: float = 60.0, poll_s: float = 1.0) -> list:
+    from compliance.jobs.scan_worker import ScanWorker
+    from compliance.webhooks import WebhookWorker
+
+    out = []
+    if "scan" in kinds:
+        out.append(ScanWorker(app, lease_s=lease_s, poll_s=poll_s))
+    if "webhook" in kinds:
+        out.append(WebhookWorker(app, poll_s=poll_s))
+    return out
+
+
 @main.command()
-@click.option("--once", is_flag=True, help="Process at most one job, then exit.")
-@click.option("--lease-s", default=60.0, show_default=True, help="Job lease length, seconds.")
+@click.option("--once", is_flag=True, help="Process at most one job (the first kind), then exit.")
+@click.option("--lease-s", default=60.0, show_default=True, help="Scan job lease length, seconds.")
 @click.option("--poll-s", default=1.0, show_default=True, help="Idle wait between claims.")
-def worker(once: bool, lease_s: float, poll_s: float) -> None:
-    """Run scan jobs from the queue until interrupted (Ctrl-C / SIGTERM)."""
+@click.option(
+    "--kinds", default="scan,webhook", show_default=True,
+    help="Job kinds to run: scan (analyses), webhook (signed deliveries), or both.",
+)  # fmt: skip
+def worker(once: bool, lease_s: float, poll_s: float, kinds: str) -> None:
+    """Run jobs from the queue until interrupted (Ctrl-C / SIGTERM): scans and webhook
+    deliveries, each kind in a thread of its own."""
     import signal
     import threading
 
-    from compliance.jobs.scan_worker import ScanWorker
-
     _logging()
     app = _app()
-    w = ScanWorker(app, lease_s=lease_s, poll_s=poll_s)
+    workers = _workers(app, _parse_kinds(kinds), lease_s=lease_s, poll_s=poll_s)
     if once:
-        job = w.run_once()
+        job = workers[0].run_once()
         click.echo("no job" if job is None else f"{job.id} {job.state}")
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threads = [
+        threading.Thread(target=w.run_forever, args=(stop,), name=f"worker-{i}", daemon=True)
+        for i, w in enumerate(workers[1:], 1)
+    ]
+    for th in threads:
+        th.start()
     try:
-        w.run_forever(stop)
+        workers[0].run_forever(stop)
     except KeyboardInterrupt:
         stop.set()
+    for th in threads:
+        th.join(timeout=30)
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--embedded-worker", is_flag=True, help="Also run a scan worker thread.")
+@click.option("--embedded-worker", is_flag=True, help="Also run scan and webhook worker threads.")
 def serve(host: str, port: int, embedded_worker: bool) -> None:
     """Serve the HTTP API (uvicorn)."""
     import threading
@@ -302,7 +335,6 @@ def serve(host: str, port: int, embedded_worker: bool) -> None:
     import uvicorn
 
     from compliance.api import create_app
-    from compliance.jobs.scan_worker import ScanWorker
 
     _logging()
     app = _app()
@@ -312,18 +344,20 @@ def serve(host: str, port: int, embedded_worker: bool) -> None:
     # receiving uploads right now (temporary files of crashed uploads need an age-based
     # sweep, not done yet).
     stop = threading.Event()
-    thread = None
-    if embedded_worker:
-        thread = threading.Thread(
-            target=ScanWorker(app).run_forever, args=(stop,), name="scan-worker", daemon=True
-        )
-        thread.start()
+    threads = []
+    if embedded_worker:  # a scan worker and a webhook delivery worker
+        threads = [
+            threading.Thread(target=w.run_forever, args=(stop,), name=f"worker-{i}", daemon=True)
+            for i, w in enumerate(_workers(app, _KINDS))
+        ]
+        for th in threads:
+            th.start()
     try:
         uvicorn.run(create_app(app), host=host, port=port, log_level="info")
     finally:
         stop.set()
-        if thread is not None:
-            thread.join(timeout=30)
+        for th in threads:
+            th.join(timeout=30)
 
 
 main.add_command(policy_group)

@@ -25,5 +25,5 @@ def test_an_unversioned_store_that_matches_is_adopted(tmp_path):
     s.create_all()  # as stores were made before migrations existed
     s.migrate()
     with s.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0003"
+        assert MigrationContext.configure(conn).get_current_revision() == "0004"
     s.close()

@@ -2,8 +2,8 @@
 
 Routes: ``POST /v1/releases`` (scope submit), ``GET /v1/releases/{id}``,
 ``GET /v1/scans/{id}`` and ``GET /v1/scans/{id}/explain`` (scope read),
-``/v1/catalogue/tracks...`` (scope admin), ``/health/live``, ``/health/ready``,
-``/metrics``.
+``/v1/catalogue/tracks...`` (scope admin), ``/v1/webhooks`` (scope submit, see
+:mod:`compliance.api.webhook_routes`), ``/health/live``, ``/health/ready``, ``/metrics``.
 Every error is ``{"error": {"code", "message"}}`` (see :mod:`compliance.api.errors`).
 """
 
@@ -21,6 +21,7 @@ def create_app(app: App) -> FastAPI:
     from compliance.api.metrics import install_metrics
     from compliance.api.ratelimit import RateLimiter, RateLimitHeaders
     from compliance.api.routes import health, v1
+    from compliance.api.webhook_routes import hooks
 
     api = FastAPI(
         title="release-compliance-checker",
@@ -35,6 +36,7 @@ def create_app(app: App) -> FastAPI:
     install_metrics(api, app)
     api.include_router(v1)
     api.include_router(catalogue)
+    api.include_router(hooks)
     api.include_router(health)
     return api
 

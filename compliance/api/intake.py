@@ -28,6 +28,7 @@ from compliance.domain import Evidence, ReleaseMetadata
 from compliance.jobs import DONE, FAILED, QUEUED, RUNNING, JobQueue
 from compliance.storage.models import JobRow, ReleaseFileRow, ReleaseRow
 from compliance.storage.types import utcnow
+from compliance.webhooks import notify_if_finished_in
 
 SCAN_JOB = "scan"
 SCAN_MAX_ATTEMPTS = 3
@@ -96,6 +97,8 @@ def _create_release_once(store, files, metadata, policy_hash, api_key_id):
                     content_hash=f.address, size_bytes=f.size, job_id=job_id, created_at=now,
                 )
             )  # fmt: skip
+            if not created:  # an analysis that already ended: notify this scan now
+                notify_if_finished_in(s, job_id, scan_id)
             out.append(NewScan(scan_id, f.name, f.address, job_id, not created))
     return release_id, out
 

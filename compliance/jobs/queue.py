@@ -13,6 +13,7 @@ hash and the policy) makes a second submission of the same work return the first
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,10 +75,20 @@ class JobQueue:
     Parameters
     ----------
     store : compliance.storage.Store
+    on_finish : callable, optional
+        ``on_finish(session, row)`` for every job that reaches ``done`` or ``failed``
+        (completed, failed for good, or its lease expired on the last attempt), called
+        inside the transaction that ends the job: work it adds (a webhook delivery job)
+        commits with the job's end or not at all.
     """
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, *, on_finish: Callable[[Any, JobRow], None] | None = None) -> None:
         self.store = store
+        self.on_finish = on_finish
+
+    def _finished(self, s, row: JobRow) -> None:
+        if self.on_finish is not None:
+            self.on_finish(s, row)
 
     def enqueue(
         self,
@@ -193,7 +204,7 @@ class JobQueue:
     def _fail_exhausted(self) -> None:
         now = utcnow()
         with self.store.session() as s, s.begin():
-            s.execute(
+            ended = s.scalars(
                 update(JobRow)
                 .where(
                     JobRow.state == RUNNING,
@@ -206,7 +217,12 @@ class JobQueue:
                     updated_at=now,
                     last_error="lease expired on the last attempt (worker died or hung)",
                 )
-            )
+                .returning(JobRow.id)
+            ).all()
+            for job_id in ended if self.on_finish is not None else ():
+                row = s.get(JobRow, job_id, populate_existing=True)
+                if row is not None:
+                    self._finished(s, row)
 
     def _owned(self, s, job_id: str, worker: str) -> JobRow:
         row = s.get(JobRow, job_id, with_for_update=True)
@@ -227,6 +243,7 @@ class JobQueue:
             row = self._owned(s, job_id, worker)
             row.state, row.result, row.lease_owner = DONE, result, None
             row.lease_expires_at, row.updated_at = None, utcnow()
+            self._finished(s, row)
 
     def fail(
         self,
@@ -251,6 +268,7 @@ class JobQueue:
                 row.result = result
             if permanent or row.attempts >= row.max_attempts:
                 row.state = FAILED
+                self._finished(s, row)
             else:
                 row.state = QUEUED
                 row.available_at = now + timedelta(seconds=retry_in_s * 2 ** (row.attempts - 1))

@@ -93,7 +93,9 @@ class ScanWorker:
         poll_s: float = 1.0,
     ) -> None:
         self.app = app
-        self.queue = JobQueue(app.store)
+        from compliance.webhooks import scan_job_finished
+
+        self.queue = JobQueue(app.store, on_finish=scan_job_finished)  # notifies webhooks
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease_s = lease_s
         self.heartbeat_s = heartbeat_s if heartbeat_s is not None else lease_s / 3

@@ -47,6 +47,9 @@ __all__ = [
     "ReleaseRow",
     "ScanRow",
     "SignalRow",
+    "WebhookAttemptRow",
+    "WebhookDeliveryRow",
+    "WebhookRow",
     "utcnow",
 ]
 
@@ -196,3 +199,64 @@ class ReleaseFileRow(Base):
         String(36), ForeignKey("jobs.id"), nullable=False, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class WebhookRow(Base):
+    """A client's webhook: where to POST events, and the secret that signs them.
+
+    The secret is stored as given (not hashed): every delivery is signed with it.
+    Deleting a webhook sets ``deleted_at``; its delivery log stays.
+    """
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("api_keys.id"), nullable=False, index=True
+    )
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    secret: Mapped[str] = mapped_column(String(256), nullable=False)
+    events: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one webhook (its ``Webhook-Id``), sent by a ``webhook`` job.
+
+    ``body`` is fixed at the first attempt, so every retry sends the same bytes.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhooks.id"), nullable=False, index=True
+    )
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.id"), nullable=False, index=True
+    )
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    scan_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("release_files.id"), nullable=False, index=True
+    )
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, index=True
+    )
+
+
+class WebhookAttemptRow(Base):
+    """One HTTP attempt of a delivery: when, how long, the status or the error."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhook_deliveries.id"), nullable=False, index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    duration_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

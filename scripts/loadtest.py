@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Load benchmark of the intake service (issue 3): latencies, throughput, lost/duplicated scans.
+
+Starts ``compliance serve`` (a subprocess, no embedded worker, on a free port, with a
+temporary COMPLIANCE_HOME, a fresh database, a small synthetic catalogue and an API key
+made through the CLI), then submits releases from this process with ``--clients``
+concurrent threads (one short synthetic WAV per release, distinct audio, plus a few
+deliberate duplicates counted apart), polls every scan until it ends, and checks in
+the store that nothing was lost or run twice. Two rounds: half the releases with one
+``compliance worker`` subprocess, half with two (throughput per minute of each).
+
+    python scripts/loadtest.py                      # 200 releases, 20 clients, PostgreSQL
+    python scripts/loadtest.py --runs 3             # medians over 3 fresh runs
+    python scripts/loadtest.py --db sqlite --releases 40
+
+Prints figures; exits 1 if a check fails (lost, duplicated, errors) or the hard timeout
+is reached. Not a unit test: nothing here is timed against a threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from _servicebench import Service, pct, wav_bytes
+
+
+class Deadline(Exception):
+    pass
+
+
+def _baseline(svc: Service, *, seeds: list[int], seconds: float) -> dict:
+    """One client, no worker running: the service time of a submission and a read."""
+    sub, read, scans, errors = [], [], [], []
+    for s in seeds:
+        data = wav_bytes(s, seconds)
+        t = time.perf_counter()
+        status, body = svc.submit(f"b{s}.wav", data, {"title": "baseline"})
+        sub.append((time.perf_counter() - t) * 1000)
+        if status != 202:
+            errors.append(f"baseline submit: {status} {body}")
+            continue
+        x = body["scans"][0]
+        scans.append({"scan_id": x["scan_id"], "analysis_id": x["analysis_id"],
+                      "deduplicated": x["deduplicated"], "dup": False, "name": s})  # fmt: skip
+    for _ in range(5):
+        for x in scans:
+            t = time.perf_counter()
+            status, _body = svc.request("GET", f"/v1/scans/{x['scan_id']}")
+            read.append((time.perf_counter() - t) * 1000)
+            if status != 200:
+                errors.append(f"baseline read: {status}")
+    return {"submit_ms": sub, "read_ms": read, "scans": scans, "errors": errors}
+
+
+def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], clients: int,
+           seconds: float, deadline: float, carried: list[dict] = ()) -> dict:  # fmt: skip
+    audio = [(f"r{s}.wav", wav_bytes(s, seconds), False) for s in seeds]
+    audio += [(f"dup{i}.wav", data, True) for i, data in enumerate(dups)]
+    for _ in range(workers):
+        svc.start_worker()
+    lock = threading.Lock()
+    sub_lat: list[float] = []
+    read_lat: list[float] = []
+    errors: list[str] = []
+    scans: list[dict] = []
+
+    def submit(item):
+        name, data, dup = item
+        t = time.perf_counter()
+        status, body = svc.submit(name, data, {"title": name, "artist": "bench"})
+        ms = (time.perf_counter() - t) * 1000
+        with lock:
+            sub_lat.append(ms)
+            if status != 202:
+                errors.append(f"submit {name}: {status} {body}")
+                return
+            s = body["scans"][0]
+            scans.append({"scan_id": s["scan_id"], "analysis_id": s["analysis_id"],
+                          "deduplicated": s["deduplicated"], "dup": dup, "name": name})  # fmt: skip
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(submit, audio))
+    t_submitted = time.monotonic()
+
+    ends: dict[str, str] = {}
+
+    def poll(scan):
+        while time.monotonic() < deadline:
+            t = time.perf_counter()
+            status, body = svc.request("GET", f"/v1/scans/{scan['scan_id']}")
+            ms = (time.perf_counter() - t) * 1000
+            with lock:
+                read_lat.append(ms)
+                if status != 200:
+                    errors.append(f"read {scan['scan_id']}: {status} {body}")
+            if status == 200 and body["state"] in ("done", "failed"):
+                with lock:
+                    ends[scan["scan_id"]] = body["state"]
+                return
+            time.sleep(0.25)
+
+    scans = [*carried, *scans]  # the baseline's scans are scanned and checked here
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(poll, scans))
+    t_done = time.monotonic()
+    svc.stop_workers()
+    if time.monotonic() >= deadline:
+        raise Deadline(f"round with {workers} worker(s) hit the hard timeout")
+    distinct = sum(1 for _n, _d, dup in audio if not dup) + len(carried)
+    # throughput from the store: scans ended between the first and the last end (leaves
+    # out worker start-up and the wait for the first submission)
+    from sqlalchemy import func, select
+
+    from compliance.storage.models import JobRow
+
+    ids = sorted({s["analysis_id"] for s in scans})
+    st = svc.store()
+    with st.session() as s:
+        first, last = s.execute(
+            select(func.min(JobRow.updated_at), func.max(JobRow.updated_at)).where(
+                JobRow.id.in_(ids)
+            )
+        ).one()
+    st.close()
+    span = (last - first).total_seconds()
+    return {
+        "workers": workers, "releases": len(audio) + len(carried), "distinct": distinct,
+        "duplicates": len(dups), "submit_ms": sub_lat, "read_ms": read_lat, "errors": errors,
+        "scans": scans, "ends": ends, "submit_s": t_submitted - t0, "wall_s": t_done - t0,
+        "scan_span_s": span, "per_min": (len(ids) - 1) / span * 60 if span > 0 else float("nan"),
+    }  # fmt: skip
+
+
+def _checks(svc: Service, rounds: list[dict]) -> dict:
+    """Every scan id ended done once; scan jobs that ran == distinct audio; duplicates
+    deduplicated onto their original; one stored decision per analysis."""
+    from sqlalchemy import func, select
+
+    from compliance.storage.models import JobRow, ReleaseFileRow, ReleaseRow, ScanRow
+
+    scans = [s for r in rounds for s in r["scans"]]
+    ends = {k: v for r in rounds for k, v in r["ends"].items()}
+    distinct = sum(r["distinct"] for r in rounds)
+    st = svc.store()
+    with st.session() as s:
+        jobs = s.scalars(select(JobRow).where(JobRow.kind == "scan")).all()
+        n_releases = s.scalar(select(func.count()).select_from(ReleaseRow))
+        n_files = s.scalar(select(func.count()).select_from(ReleaseFileRow))
+        n_records = s.scalar(select(func.count()).select_from(ScanRow))
+    st.close()
+    dups = [x for x in scans if x["dup"]]
+    return {
+        "submitted": sum(r["releases"] for r in rounds),
+        "accepted": len(scans),
+        "releases_stored": n_releases,
+        "scan_ids_stored": n_files,
+        "lost": sum(1 for x in scans if x["scan_id"] not in ends),
+        "ended_not_done": sum(1 for v in ends.values() if v != "done"),
+        "distinct_audio": distinct,
+        "scan_jobs": len(jobs),
+        "jobs_done": sum(1 for j in jobs if j.state == "done"),
+        "jobs_run_more_than_once": sum(1 for j in jobs if j.attempts != 1),
+        "decisions_recorded": n_records,
+        "duplicates_submitted": len(dups),
+        # whichever of two identical submissions comes second is the deduplicated one
+        "deduplicated_answers": sum(1 for x in scans if x["deduplicated"]),
+        "errors": sum(len(r["errors"]) for r in rounds),
+    }
+
+
+def one_run(args) -> dict:
+    t_start = time.monotonic()
+    deadline = t_start + args.timeout
+    svc = Service(db=args.db)
+    try:
+        svc.start_server()
+        half = args.releases // 2
+        n_dup = args.duplicates // 2
+        base = 50_000
+        rounds = []
+        n_base = min(args.baseline, max(0, half - n_dup - 1))
+        baseline = _baseline(svc, seeds=list(range(base, base + n_base)), seconds=args.seconds)
+        base += n_base
+        for i, workers in enumerate((1, 2)):
+            count = half - n_dup if i == 0 else args.releases - half - (args.duplicates - n_dup)
+            if i == 0:
+                count -= n_base
+            seeds = list(range(base, base + count))
+            base += count
+            # duplicates: audio of this round again, sent concurrently with the originals
+            pool = seeds[: max(1, count // 4)]
+            dups = [wav_bytes(pool[j % len(pool)], args.seconds)
+                    for j in range(n_dup if i == 0 else args.duplicates - n_dup)]  # fmt: skip
+            rounds.append(_round(svc, workers=workers, seeds=seeds, dups=dups,
+                                 clients=args.clients, seconds=args.seconds,
+                                 deadline=deadline,
+                                 carried=baseline["scans"] if i == 0 else []))  # fmt: skip
+        rounds[0]["errors"] += baseline["errors"]
+        checks = _checks(svc, rounds)
+    except Exception:
+        print(svc.tail("server"), file=sys.stderr)
+        for i in range(2):
+            print(svc.tail(f"worker-{i}"), file=sys.stderr)
+        raise
+    finally:
+        svc.close()
+    sub = [x for r in rounds for x in r["submit_ms"]]
+    read = [x for r in rounds for x in r["read_ms"]]
+    return {
+        "submit_p50": pct(sub, 50), "submit_p95": pct(sub, 95), "submit_p99": pct(sub, 99),
+        "read_p50": pct(read, 50), "read_p99": pct(read, 99), "reads": len(read),
+        "per_min_1": rounds[0]["per_min"], "per_min_2": rounds[1]["per_min"],
+        "submit_p99_1w": pct(rounds[0]["submit_ms"], 99),
+        "submit_p99_2w": pct(rounds[1]["submit_ms"], 99),
+        "read_p99_1w": pct(rounds[0]["read_ms"], 99), "read_p99_2w": pct(rounds[1]["read_ms"], 99),
+        "base_submit_p50": pct(baseline["submit_ms"], 50),
+        "base_submit_max": max(baseline["submit_ms"], default=float("nan")),
+        "base_read_p50": pct(baseline["read_ms"], 50),
+        "base_read_p99": pct(baseline["read_ms"], 99),
+        "wall_s": time.monotonic() - t_start, "checks": checks,
+        "error_samples": [e for r in rounds for e in r["errors"]][:5],
+    }  # fmt: skip
+
+
+def _ok(c: dict) -> bool:
+    return (
+        c["errors"] == 0 and c["lost"] == 0 and c["ended_not_done"] == 0
+        and c["accepted"] == c["submitted"] == c["releases_stored"] == c["scan_ids_stored"]
+        and c["scan_jobs"] == c["distinct_audio"] == c["jobs_done"] == c["decisions_recorded"]
+        and c["jobs_run_more_than_once"] == 0
+        and c["deduplicated_answers"] == c["duplicates_submitted"]
+    )  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--releases", type=int, default=200, help="releases in all (both rounds)")
+    ap.add_argument("--duplicates", type=int, default=10, help="of which re-submitted audio")
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=4.0, help="audio length per release")
+    ap.add_argument(
+        "--baseline",
+        type=int,
+        default=10,
+        help="of which sent first by one client with no worker (service time)",
+    )
+    ap.add_argument("--db", choices=("pg", "sqlite"), default="pg")
+    ap.add_argument("--runs", type=int, default=1, help="fresh runs; medians are printed")
+    ap.add_argument("--timeout", type=float, default=900, help="hard timeout per run, s")
+    args = ap.parse_args()
+    results, ok = [], True
+    for i in range(args.runs):
+        try:
+            r = one_run(args)
+        except Deadline as exc:
+            print(f"run {i + 1}: {exc}")
+            return 1
+        results.append(r)
+        c = r["checks"]
+        ok &= _ok(c)
+        print(f"run {i + 1}/{args.runs} ({r['wall_s']:.0f} s): submit p50/p95/p99 "
+              f"{r['submit_p50']:.1f}/{r['submit_p95']:.1f}/{r['submit_p99']:.1f} ms; "
+              f"status p50/p99 {r['read_p50']:.1f}/{r['read_p99']:.1f} ms "
+              f"({r['reads']} reads); scans/min 1 worker {r['per_min_1']:.1f}, "
+              f"2 workers {r['per_min_2']:.1f}")  # fmt: skip
+        print(f"  per round: submit p99 {r['submit_p99_1w']:.1f} (1w) / "
+              f"{r['submit_p99_2w']:.1f} (2w) ms; status p99 {r['read_p99_1w']:.1f} / "
+              f"{r['read_p99_2w']:.1f} ms")  # fmt: skip
+        print(f"  baseline (1 client, no worker): submit p50 {r['base_submit_p50']:.1f} ms "
+              f"(max {r['base_submit_max']:.1f}); status p50/p99 {r['base_read_p50']:.1f}/"
+              f"{r['base_read_p99']:.1f} ms")  # fmt: skip
+        print("  checks: " + ", ".join(f"{k}={v}" for k, v in c.items()))
+        for e in r["error_samples"]:
+            print(f"  error: {e}")
+    if args.runs > 1:
+        keys = ("submit_p50", "submit_p95", "submit_p99", "read_p50", "read_p99", "per_min_1",
+                "per_min_2", "base_submit_p50", "base_read_p50", "base_read_p99")  # fmt: skip
+        med = {k: statistics.median(r[k] for r in results) for k in keys}
+        print(f"median of {args.runs}: submit p50/p95/p99 {med['submit_p50']:.1f}/"
+              f"{med['submit_p95']:.1f}/{med['submit_p99']:.1f} ms; status p50/p99 "
+              f"{med['read_p50']:.1f}/{med['read_p99']:.1f} ms; scans/min "
+              f"{med['per_min_1']:.1f} (1 worker), {med['per_min_2']:.1f} (2 workers); "
+              f"baseline submit p50 {med['base_submit_p50']:.1f} ms, status p50/p99 "
+              f"{med['base_read_p50']:.1f}/{med['base_read_p99']:.1f} ms")  # fmt: skip
+    print("targets: submission p99 <= 100 ms, status reads p99 <= 20 ms")
+    print("checks:", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
