@@ -10,12 +10,19 @@ without an alignment is not evidence: the count of aligned upload anchors is the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from fingerprints import presence
 from fingerprints.index.landmark_index import Postings
-from fingerprints.landmarks import FRAME_S, Triplets, decode_pitch, query_triplets
+from fingerprints.landmarks import (
+    FRAME_S,
+    Triplets,
+    decode_pitch,
+    log_spectrogram,
+    query_triplets,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,10 @@ class LandmarkMatch:
         Upload tempo over catalogue tempo (> 1: the upload plays faster).
     pitch_shift_semitones : float
         Upload pitch minus catalogue pitch, semitones.
+    presence_z : float or None
+        Robust z-score of the presence check (:mod:`fingerprints.presence`) at this
+        alignment, when it was run. A match found by that check alone has the vote
+        count of its cell as ``inliers`` and its best window as the span.
     """
 
     track: int
@@ -46,6 +57,7 @@ class LandmarkMatch:
     catalogue_end_s: float
     speed_ratio: float
     pitch_shift_semitones: float
+    presence_z: float | None = None
 
     @property
     def matched_s(self) -> float:
@@ -99,37 +111,20 @@ def align(
     min_inliers : int
         Candidates with fewer aligned anchors are dropped.
     """
-    if hits.query_index.size == 0:
+    v = _vote(
+        query, hits, scale_range=scale_range, scale_step=scale_step, max_pitch=max_pitch,
+        pitch_bin=pitch_bin, bin_frames=bin_frames,
+    )  # fmt: skip
+    if v is None:
         return []
-    qi = hits.query_index
-    tq = query.times[qi].astype(np.float64)
-    tc = hits.time.astype(np.float64)
-    scale = hits.span.astype(np.float64) / np.maximum(query.spans[qi].astype(np.float64), 1.0)
-    pitch = (decode_pitch(query.pitches[qi]) - decode_pitch(hits.pitch)).astype(np.float64)
-    lo, hi = scale_range
-    ok = (scale >= lo) & (scale <= hi) & (np.abs(pitch) <= max_pitch)
-    idx = np.flatnonzero(ok)
-    if idx.size == 0:
-        return []
-    log_lo = np.log(lo)
-    n_scale = int(np.ceil((np.log(hi) - log_lo) / scale_step)) + 1
-    sbin = np.rint((np.log(scale[idx]) - log_lo) / scale_step).astype(np.int64)
-    pbin = np.rint(pitch[idx] / pitch_bin).astype(np.int64) + 8
-    keys, owners = [], []
-    for d in (-1, 0, 1):
-        sb = np.clip(sbin + d, 0, n_scale - 1)
-        s = np.exp(log_lo + sb * scale_step)
-        ob = np.floor((tc[idx] - s * tq[idx]) / bin_frames).astype(np.int64) + (1 << 20)
-        keys.append((((hits.track[idx] * n_scale + sb) * 32 + pbin) << 22) | ob)
-        owners.append(idx)
-    key = np.concatenate(keys)
-    uniq, counts = np.unique(key, return_counts=True)
-    track = (uniq >> 22) // (n_scale * 32)
+    idx, tq, tc, pitch, counts = v.idx, v.tq, v.tc, v.pitch, v.counts
+    track = v.cell_track
     order = np.lexsort((-counts, track))
     first = np.ones(order.size, bool)
     first[1:] = track[order][1:] != track[order][:-1]
     best = order[first]
     best = best[np.argsort(-counts[best], kind="stable")][:top_k]
+    qi = hits.query_index
     matches = []
     by_track = np.argsort(hits.track[idx], kind="stable")
     tracks_sorted = hits.track[idx][by_track]
@@ -137,8 +132,7 @@ def align(
         if counts[b] < min_inliers:
             break
         t = int(track[b])
-        sb = int(((uniq[b] >> 22) // 32) % n_scale)
-        s0 = float(np.exp(log_lo + sb * scale_step))
+        s0 = float(v.cell_scale[b])
         a, z = np.searchsorted(tracks_sorted, [t, t + 1])
         sel = idx[by_track[a:z]]
         m = _fit_triplet_candidate(
@@ -150,6 +144,134 @@ def align(
             matches.append(m)
     matches.sort(key=lambda m: -m.inliers)
     return matches
+
+
+@dataclass(frozen=True, slots=True)
+class _Votes:
+    """Hits inside the search range and their vote cells (see :func:`_vote`)."""
+
+    idx: np.ndarray
+    tq: np.ndarray
+    tc: np.ndarray
+    pitch: np.ndarray
+    uniq: np.ndarray
+    counts: np.ndarray
+    inverse: np.ndarray
+    owners: np.ndarray
+    cell_track: np.ndarray
+    cell_scale: np.ndarray
+
+
+def _vote(
+    query: Triplets,
+    hits: Postings,
+    *,
+    scale_range: tuple[float, float],
+    scale_step: float,
+    max_pitch: float,
+    pitch_bin: float,
+    bin_frames: int,
+) -> _Votes | None:
+    """The coarse vote of :func:`align`: every hit in its (track, scale bin, pitch bin,
+    offset bin) cell and in the two neighbouring scale bins."""
+    if hits.query_index.size == 0:
+        return None
+    qi = hits.query_index
+    tq = query.times[qi].astype(np.float64)
+    tc = hits.time.astype(np.float64)
+    scale = hits.span.astype(np.float64) / np.maximum(query.spans[qi].astype(np.float64), 1.0)
+    pitch = (decode_pitch(query.pitches[qi]) - decode_pitch(hits.pitch)).astype(np.float64)
+    lo, hi = scale_range
+    ok = (scale >= lo) & (scale <= hi) & (np.abs(pitch) <= max_pitch)
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return None
+    log_lo = np.log(lo)
+    n_scale = int(np.ceil((np.log(hi) - log_lo) / scale_step)) + 1
+    sbin = np.rint((np.log(scale[idx]) - log_lo) / scale_step).astype(np.int64)
+    pbin = np.rint(pitch[idx] / pitch_bin).astype(np.int64) + 8
+    keys, owners = [], []
+    for d in (-1, 0, 1):
+        sb = np.clip(sbin + d, 0, n_scale - 1)
+        s = np.exp(log_lo + sb * scale_step)
+        ob = np.floor((tc[idx] - s * tq[idx]) / bin_frames).astype(np.int64) + (1 << 20)
+        keys.append((((hits.track[idx] * n_scale + sb) * 32 + pbin) << 22) | ob)
+        owners.append(idx)
+    uniq, inverse, counts = np.unique(np.concatenate(keys), return_inverse=True, return_counts=True)
+    cell_sbin = ((uniq >> 22) // 32) % n_scale
+    return _Votes(
+        idx=idx, tq=tq, tc=tc, pitch=pitch, uniq=uniq, counts=counts, inverse=inverse,
+        owners=np.concatenate(owners), cell_track=(uniq >> 22) // (n_scale * 32),
+        cell_scale=np.exp(log_lo + cell_sbin * scale_step),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """A cell of the coarse vote: a hypothesis to verify (:mod:`fingerprints.presence`).
+
+    Attributes
+    ----------
+    track : int
+    votes : int
+        Hits in the cell.
+    scale : float
+        Catalogue time over upload time.
+    pitch_shift : float
+        Median pitch shift of the cell's hits, semitones.
+    offset_frames : float
+        Median ``t_c - scale * t_q`` of the cell's hits, frames.
+    """
+
+    track: int
+    votes: int
+    scale: float
+    pitch_shift: float
+    offset_frames: float
+
+
+def vote_cells(
+    query: Triplets,
+    hits: Postings,
+    *,
+    top: int = 40,
+    min_votes: int = 2,
+    exclude: frozenset[int] = frozenset(),
+    scale_range: tuple[float, float] = (0.85, 1.18),
+    scale_step: float = 0.02,
+    max_pitch: float = 2.6,
+    pitch_bin: float = 1.0,
+    bin_frames: int = 12,
+) -> list[Cell]:
+    """The ``top`` fullest vote cells with at least ``min_votes`` hits, one per (track,
+    offset), tracks in ``exclude`` left out: weak hypotheses too thin for a line fit."""
+    v = _vote(
+        query, hits, scale_range=scale_range, scale_step=scale_step, max_pitch=max_pitch,
+        pitch_bin=pitch_bin, bin_frames=bin_frames,
+    )  # fmt: skip
+    if v is None:
+        return []
+    order = np.argsort(-v.counts, kind="stable")
+    order = order[v.counts[order] >= min_votes]
+    by_cell = np.argsort(v.inverse, kind="stable")
+    starts = np.searchsorted(v.inverse[by_cell], np.arange(v.uniq.size + 1))
+    out: list[Cell] = []
+    seen: set[tuple[int, int]] = set()
+    for u in order:
+        t = int(v.cell_track[u])
+        if t in exclude:
+            continue
+        members = v.owners[by_cell[starts[u] : starts[u + 1]]]
+        s = float(v.cell_scale[u])
+        off = float(np.median(v.tc[members] - s * v.tq[members]))
+        key = (t, int(off // (2 * bin_frames)))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Cell(t, int(v.counts[u]), s, float(np.median(v.pitch[members])), off))
+        if len(out) >= top:
+            break
+    return out
 
 
 def _fit_triplet_candidate(
@@ -222,9 +344,26 @@ def _fit_triplet_candidate(
     )
 
 
-def search(index, samples: np.ndarray, *, top_k: int = 20, **align_kwargs) -> list[LandmarkMatch]:
+def search(
+    index,
+    samples: np.ndarray,
+    *,
+    top_k: int = 20,
+    verify_samples: bool = True,
+    verify_cells: int = 40,
+    verify_below: int = 30,
+    **align_kwargs,
+) -> list[LandmarkMatch]:
     """Query ``index`` (a :class:`~fingerprints.index.landmark_index.LandmarkIndex` or the
     brute-force oracle) with a clip and return aligned matches, best first.
+
+    Two stages: landmark alignment (:func:`align`), then, with ``verify_samples``, the
+    presence check (:mod:`fingerprints.presence`) of the ``verify_cells`` fullest vote
+    cells of tracks without a strong alignment (fewer than ``verify_below`` anchors),
+    unless a strong alignment already covers nine tenths of the upload.
+    Matches it confirms get ``presence_z``; alignments it finds that the landmark
+    alignment did not (other tracks, or another offset of a weakly aligned track) are
+    appended, strongest first.
 
     Parameters
     ----------
@@ -236,5 +375,58 @@ def search(index, samples: np.ndarray, *, top_k: int = 20, **align_kwargs) -> li
     """
     if len(index) == 0:
         return []
-    q = query_triplets(samples)
-    return align(q, index.lookup(q.hashes), top_k=top_k, **align_kwargs)
+    spec = log_spectrogram(samples)
+    q = query_triplets(samples, spec=spec)
+    hits = index.lookup(q.hashes)
+    matches = align(q, hits, top_k=top_k, **align_kwargs)
+    if not verify_samples:
+        return matches
+    strong = frozenset(m.track for m in matches if m.inliers >= verify_below)
+    upload_s = q.duration_s
+    if any(m.track in strong and m.matched_s >= 0.9 * upload_s for m in matches):
+        return matches  # a catalogue recording is the upload: no room for a sample
+    cells = vote_cells(q, hits, top=verify_cells, exclude=strong)
+    if not cells:
+        return matches
+    contrast = presence.contrast_map(spec)
+    best: dict[int, tuple[presence.Presence, Cell]] = {}
+    for cell in cells:
+        peaks = index.track_peaks(cell.track)
+        if peaks is None:
+            continue
+        pr = presence.verify(
+            contrast, peaks[0], peaks[1], scale=cell.scale, pitch_shift=cell.pitch_shift,
+            offset_frames=cell.offset_frames,
+        )  # fmt: skip
+        if pr is not None and (cell.track not in best or pr.z > best[cell.track][0].z):
+            best[cell.track] = (pr, cell)
+    out = []
+    for m in matches:
+        # The check confirms the alignment only where the offsets agree (two vote bins,
+        # 24 frames);
+        # elsewhere it found another alignment of the same track, reported on its own.
+        got = best.get(m.track)
+        line = m.catalogue_start_s / FRAME_S - m.speed_ratio * m.query_start_s / FRAME_S
+        if got is not None and abs(got[0].offset_frames - line) <= 24:
+            m = replace(m, presence_z=got[0].z)
+            del best[m.track]
+        out.append(m)
+    extra = []
+    for track, (pr, cell) in best.items():
+        c0 = (cell.scale * pr.query_start_s / FRAME_S + pr.offset_frames) * FRAME_S
+        c1 = (cell.scale * pr.query_end_s / FRAME_S + pr.offset_frames) * FRAME_S
+        extra.append(
+            LandmarkMatch(
+                track=track,
+                inliers=cell.votes,
+                query_start_s=pr.query_start_s,
+                query_end_s=pr.query_end_s,
+                catalogue_start_s=max(0.0, c0),
+                catalogue_end_s=max(0.0, c1),
+                speed_ratio=cell.scale,
+                pitch_shift_semitones=cell.pitch_shift,
+                presence_z=pr.z,
+            )
+        )
+    extra.sort(key=lambda m: -(m.presence_z or 0.0))
+    return out + extra

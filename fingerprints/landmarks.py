@@ -87,6 +87,7 @@ def extract_peaks(
     time_radius: int = 5,
     freq_radius: int = 9,
     prominence_db: float = 6.0,
+    spec: np.ndarray | None = None,
 ) -> Peaks:
     """Pick spectral peaks.
 
@@ -103,12 +104,15 @@ def extract_peaks(
         Half-size of the local-maximum neighbourhood, frames and STFT bins.
     prominence_db : float
         A peak must exceed the median of its frame by this much.
+    spec : ndarray, optional
+        ``log_spectrogram(samples)`` when the caller already has it.
 
     Returns
     -------
     Peaks
     """
-    spec = log_spectrogram(samples)
+    if spec is None:
+        spec = log_spectrogram(samples)
     n_frames = spec.shape[0]
     hz_per_bin = SAMPLE_RATE / N_FFT
     lo_bin = max(1, int(np.ceil(F_REF_HZ / hz_per_bin)))
@@ -185,7 +189,9 @@ class Triplets:
 
     ``hashes`` (uint32), anchor frame ``times`` (uint32), anchor log-frequency code
     ``pitches`` (uint16, see :func:`encode_pitch`), anchor to
-    second target span ``spans`` (uint16, frames); ``n_frames`` is the clip length.
+    second target span ``spans`` (uint16, frames); ``n_frames`` is the clip length;
+    ``peaks`` the peaks they were hashed from (kept with catalogue tracks for the
+    presence check of :mod:`fingerprints.presence`).
     """
 
     hashes: np.ndarray
@@ -193,6 +199,7 @@ class Triplets:
     pitches: np.ndarray
     spans: np.ndarray
     n_frames: int
+    peaks: Peaks | None = None
 
     @property
     def duration_s(self) -> float:
@@ -240,7 +247,7 @@ def hash_triplets(peaks: Peaks, *, fan_out: int = 4, dt_max: int = DT_MAX) -> Tr
     """
     empty = Triplets(
         np.empty(0, np.uint32), np.empty(0, np.uint32), np.empty(0, np.uint16),
-        np.empty(0, np.uint16), peaks.n_frames,
+        np.empty(0, np.uint16), peaks.n_frames, peaks,
     )  # fmt: skip
     if len(peaks) < 3:
         return empty
@@ -271,6 +278,7 @@ def hash_triplets(peaks: Peaks, *, fan_out: int = 4, dt_max: int = DT_MAX) -> Tr
         pitches=encode_pitch(p[a][order]),
         spans=dt13[order].astype(np.uint16),
         n_frames=peaks.n_frames,
+        peaks=peaks,
     )
 
 
@@ -285,6 +293,7 @@ def query_triplets(
     fan_out: int = 10,
     peaks_per_second: float = 36.0,
     max_scale: float = 1.15,
+    spec: np.ndarray | None = None,
 ) -> Triplets:
     """Query-side triplets.
 
@@ -293,7 +302,8 @@ def query_triplets(
     are interleaved with the bed's, and only a query that enumerates more target pairs
     per anchor still contains the catalogue's triplets. Wider settings find more
     samples under loud beds at a steep cost in query time (docs/benchmarks.md). The
-    target zone is widened for uploads slowed down by up to ``max_scale``.
+    target zone is widened for uploads slowed down by up to ``max_scale``. ``spec`` is
+    ``log_spectrogram(samples)`` when the caller already has it.
     """
-    peaks = extract_peaks(samples, peaks_per_second=peaks_per_second)
+    peaks = extract_peaks(samples, peaks_per_second=peaks_per_second, spec=spec)
     return hash_triplets(peaks, fan_out=fan_out, dt_max=int(np.ceil(DT_MAX * max_scale)))

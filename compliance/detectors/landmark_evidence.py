@@ -8,6 +8,11 @@ development corpus the largest was 9 anchors; true matches of 10 s and more coll
 to thousands. The strength is a logistic of the anchor count whose midpoint sits three
 widths above that calibration maximum (docs/benchmarks.md, "Calibration"); a new
 calibration is a new detector version.
+
+Weak alignments (and vote cells too thin to align) are also checked for the *presence*
+of the catalogue's peaks in the upload (:mod:`fingerprints.presence`), which finds
+samples under louder material; its robust z-score has a logistic strength of its own,
+calibrated the same way. A match is as strong as the stronger of the two.
 """
 
 from __future__ import annotations
@@ -26,8 +31,18 @@ ANCHOR_WIDTH = 2.0
 MIN_COVERAGE = 2.0 / 3.0
 """Share of the upload the matched span must cover to be a re-upload (else: remix): the
 catalogue recording makes up most of the upload, two thirds or more."""
+PRESENCE_MIDPOINT = 13.7
+"""Presence z-score at which strength is 0.5: three widths above the largest chance
+presence on the calibration half of the development corpus negatives (10.7)."""
+PRESENCE_WIDTH = 1.0
+"""Logistic width, z units."""
 REPORT_MIN_STRENGTH = 0.02
 """Weaker candidates are not reported at all."""
+
+
+def _logistic(x: float, midpoint: float, width: float) -> float:
+    z = (float(x) - midpoint) / width
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
 def strength_from_inliers(
@@ -35,8 +50,31 @@ def strength_from_inliers(
 ) -> float:
     """Logistic strength in 0..1 of an alignment with ``inliers`` upload anchors (the
     span is judged by the policy's ``min_matched_s``, not here)."""
-    z = (float(inliers) - midpoint) / width
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+    return _logistic(inliers, midpoint, width)
+
+
+def strength_from_presence(
+    z: float | None, *, midpoint: float = PRESENCE_MIDPOINT, width: float = PRESENCE_WIDTH
+) -> float:
+    """Logistic strength in 0..1 of a presence z-score (0 when the check did not run)."""
+    return 0.0 if z is None else _logistic(z, midpoint, width)
+
+
+def match_strength(m: CatalogueMatch) -> float:
+    """Strength of a catalogue match: the stronger of its alignment and presence check.
+
+    Presence-only matches (cells too thin for a line fit) carry the cell's vote count
+    as ``inliers``, which stays far below the anchor midpoint.
+    """
+    return max(strength_from_inliers(m.match.inliers), strength_from_presence(m.match.presence_z))
+
+
+def _raw(m: CatalogueMatch) -> tuple[float, str]:
+    """The raw value behind :func:`match_strength` and its unit."""
+    lm = m.match
+    if strength_from_presence(lm.presence_z) > strength_from_inliers(lm.inliers):
+        return float(lm.presence_z), "presence_z"
+    return float(lm.inliers), "aligned_landmarks"
 
 
 def coverage(m: CatalogueMatch, upload_s: float) -> float:
@@ -57,9 +95,13 @@ def landmark_evidence(
 ) -> Evidence:
     """Evidence of one aligned catalogue match, offsets and transformation included."""
     lm = m.match
+    raw, unit = _raw(m)
+    extra: dict[str, Any] = {"aligned_landmarks": int(lm.inliers)}
+    if lm.presence_z is not None:
+        extra["presence_z"] = round(float(lm.presence_z), 2)
     return Evidence(
         kind=kind,
-        strength=strength_from_inliers(lm.inliers),
+        strength=match_strength(m),
         detector=detector,
         detector_version=version,
         explanation=explanation,
@@ -69,15 +111,24 @@ def landmark_evidence(
         matched_s=lm.matched_s,
         speed_ratio=lm.speed_ratio,
         pitch_shift_semitones=lm.pitch_shift_semitones,
-        raw_score=float(lm.inliers),
-        raw_unit="aligned_landmarks",
-        details={"bank": "catalogue", **details},
+        raw_score=raw,
+        raw_unit=unit,
+        details={"bank": "catalogue", **extra, **details},
     )
+
+
+def match_summary(m: CatalogueMatch) -> str:
+    """The evidence behind a match for people: anchors, presence, speed and pitch."""
+    lm = m.match
+    found = f"{lm.inliers} aligned landmarks"
+    if lm.presence_z is not None:
+        found += f", catalogue peaks present at z {lm.presence_z:.1f}"
+    return f"{found}, speed x{lm.speed_ratio:.3f}, pitch {lm.pitch_shift_semitones:+.2f} st"
 
 
 def reportable(m: CatalogueMatch) -> bool:
     """Whether a candidate is strong enough to be listed at all."""
-    return strength_from_inliers(m.match.inliers) >= REPORT_MIN_STRENGTH
+    return match_strength(m) >= REPORT_MIN_STRENGTH
 
 
 # Outcomes of a landmark candidate (the scan's ``candidates`` list, the explain endpoint).
@@ -115,7 +166,7 @@ class Candidate:
 
 def candidate(m: CatalogueMatch, upload_s: float, *, active: bool = True) -> Candidate:
     """Classify one search result as the detectors treat it."""
-    strength = strength_from_inliers(m.match.inliers)
+    strength = match_strength(m)
     cov = coverage(m, upload_s)
     if not active:
         outcome, reason = DROPPED_DISABLED, "the catalogue entry is disabled: it never matches"
@@ -123,7 +174,9 @@ def candidate(m: CatalogueMatch, upload_s: float, *, active: bool = True) -> Can
         outcome = DROPPED_BELOW_THRESHOLD
         reason = (
             f"strength {strength:.4f} below the report threshold {REPORT_MIN_STRENGTH} "
-            f"({m.match.inliers} aligned anchors; 0.5 at {ANCHOR_MIDPOINT:g})"
+            f"({m.match.inliers} aligned anchors, 0.5 at {ANCHOR_MIDPOINT:g}; presence z "
+            f"{'not checked' if m.match.presence_z is None else f'{m.match.presence_z:.1f}'}"
+            f", 0.5 at {PRESENCE_MIDPOINT:g})"
         )
     elif cov >= MIN_COVERAGE:
         outcome = KEPT_REUPLOAD

@@ -7,6 +7,7 @@ from compliance.detectors.landmark_evidence import (
     MIN_COVERAGE,
     coverage,
     landmark_evidence,
+    match_summary,
     reportable,
 )
 from compliance.domain import Evidence, EvidenceKind
@@ -14,7 +15,8 @@ from compliance.domain import Evidence, EvidenceKind
 
 class RemixDetector:
     name = "remix"
-    version = "1"
+    version = "2"
+    """2: weak alignments and thin vote cells confirmed by the presence check."""
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         upload_s = ctx.clip.duration_s
@@ -27,8 +29,7 @@ class RemixDetector:
             explanation = (
                 f"upload {lm.query_start_s:.1f}-{lm.query_end_s:.1f} s contains "
                 f"catalogue '{m.catalogue_id}' {lm.catalogue_start_s:.1f}-"
-                f"{lm.catalogue_end_s:.1f} s ({lm.inliers} aligned landmarks, "
-                f"speed x{lm.speed_ratio:.3f}, pitch {lm.pitch_shift_semitones:+.2f} st)"
+                f"{lm.catalogue_end_s:.1f} s ({match_summary(m)})"
             )
             out.append(
                 landmark_evidence(

@@ -13,6 +13,7 @@ from compliance.detectors.landmark_evidence import (
     MIN_COVERAGE,
     coverage,
     landmark_evidence,
+    match_summary,
     reportable,
 )
 from compliance.domain import Evidence, EvidenceKind
@@ -24,7 +25,8 @@ CHROMAPRINT_CANDIDATES = 3
 
 class ReuploadDetector:
     name = "reupload"
-    version = "1"
+    version = "2"
+    """2: strength is the stronger of the alignment and the presence check."""
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         upload_s = ctx.clip.duration_s
@@ -39,9 +41,7 @@ class ReuploadDetector:
             lm = m.match
             explanation = (
                 f"{lm.matched_s:.1f} s of the upload ({cov:.0%}) align with catalogue "
-                f"'{m.catalogue_id}' from {lm.catalogue_start_s:.1f} s "
-                f"({lm.inliers} aligned landmarks, speed x{lm.speed_ratio:.3f}, "
-                f"pitch {lm.pitch_shift_semitones:+.2f} st)"
+                f"'{m.catalogue_id}' from {lm.catalogue_start_s:.1f} s ({match_summary(m)})"
             )
             out.append(
                 landmark_evidence(

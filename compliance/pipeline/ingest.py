@@ -98,7 +98,7 @@ class _Pending:
     item: IngestItem
     content_hash: str
     duration_s: float
-    landmarks: landmarks.Fingerprint
+    landmarks: landmarks.Triplets
     chromaprint: bytes
 
 

@@ -21,11 +21,38 @@ from pathlib import Path
 
 import numpy as np
 
-from fingerprints.landmarks import HASH_BITS, SIGNAL_NAME, SIGNAL_VERSION, Triplets
+from fingerprints.landmarks import (
+    HASH_BITS,
+    SIGNAL_NAME,
+    SIGNAL_VERSION,
+    Triplets,
+    decode_pitch,
+    encode_pitch,
+)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+"""Version 4 adds the catalogue peaks of every track (for the presence check of
+:mod:`fingerprints.presence`); version 3 segments are still read, without peaks."""
+_READABLE_FORMATS = (3, 4)
 _ARRAYS = ("tracks", "times", "pitches", "spans")
 """Posting columns saved per segment; the hash column is implied by the bucket table."""
+_PEAK_ARRAYS = ("peak_times", "peak_pitches", "peak_offsets")
+"""Per-track peaks: frames (uint32), pitch codes (uint16), and the track boundaries
+(int64, shape (n_tracks + 1,))."""
+
+
+def _peak_columns(fps: Sequence[Triplets]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The peaks of every fingerprint as CSR columns, or None if any has none."""
+    if not fps or any(getattr(fp, "peaks", None) is None for fp in fps):
+        return None
+    counts = [len(fp.peaks) for fp in fps]
+    offsets = np.zeros(len(fps) + 1, np.int64)
+    offsets[1:] = np.cumsum(counts)
+    times = np.concatenate([np.asarray(fp.peaks.t, np.uint32) for fp in fps])
+    pitches = np.concatenate([encode_pitch(fp.peaks.p) for fp in fps])
+    return times, pitches, offsets
+
+
 _N_BUCKETS = 1 << HASH_BITS
 
 
@@ -78,6 +105,9 @@ class Segment:
         Track durations, seconds.
     name : str
         Folder name of the segment.
+    peaks : tuple of ndarray, optional
+        ``(peak_times, peak_pitches, peak_offsets)``: every track's peaks, track ``n``'s
+        at ``peak_offsets[n]:peak_offsets[n + 1]``; None for segments built without.
     """
 
     def __init__(
@@ -90,6 +120,7 @@ class Segment:
         track_ids: list[str],
         durations_s: list[float],
         name: str,
+        peaks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self._hashes: np.ndarray | None = hashes
         self.tracks = tracks
@@ -100,6 +131,15 @@ class Segment:
         self.track_ids = track_ids
         self.durations_s = durations_s
         self.name = name
+        self.peaks = peaks
+
+    def track_peaks(self, local: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Peak frames and log-frequencies (semitones) of local track ``local``."""
+        if self.peaks is None:
+            return None
+        t, p, off = self.peaks
+        a, b = int(off[local]), int(off[local + 1])
+        return np.asarray(t[a:b]), decode_pitch(p[a:b])
 
     @classmethod
     def build(cls, fingerprints: Mapping[str, Triplets], *, name: str | None = None) -> Segment:
@@ -129,6 +169,7 @@ class Segment:
             track_ids=ids,
             durations_s=[float(fingerprints[i].duration_s) for i in ids],
             name=name or f"seg-{uuid.uuid4().hex[:16]}",
+            peaks=_peak_columns([fingerprints[i] for i in ids]),
         )
 
     @classmethod
@@ -149,6 +190,18 @@ class Segment:
         )
         cat = {k: np.concatenate([np.asarray(getattr(seg, k)) for seg in segments])
                for k in ("times", "pitches", "spans")}  # fmt: skip
+        peaks = None
+        if segments and all(seg.peaks is not None for seg in segments):
+            bases = np.cumsum([0] + [int(seg.peaks[2][-1]) for seg in segments[:-1]])
+            peaks = (
+                np.concatenate([np.asarray(seg.peaks[0]) for seg in segments]),
+                np.concatenate([np.asarray(seg.peaks[1]) for seg in segments]),
+                np.concatenate(
+                    [np.zeros(1, np.int64)]
+                    + [np.asarray(seg.peaks[2][1:], np.int64) + b
+                       for seg, b in zip(segments, bases, strict=True)]
+                ),
+            )  # fmt: skip
         return cls(
             hashes=hashes[order],
             tracks=tracks[order].astype(np.uint32 if wide else np.uint16),
@@ -158,6 +211,7 @@ class Segment:
             track_ids=ids,
             durations_s=[d for seg in segments for d in seg.durations_s],
             name=name or f"seg-{uuid.uuid4().hex[:16]}",
+            peaks=peaks,
         )
 
     def save(self, root: str | os.PathLike) -> Path:
@@ -170,9 +224,12 @@ class Segment:
         tmp = root / f".tmp-{self.name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            for key in (*_ARRAYS, "offsets"):
+            columns = {k: getattr(self, k) for k in (*_ARRAYS, "offsets")}
+            if self.peaks is not None:
+                columns.update(zip(_PEAK_ARRAYS, self.peaks, strict=True))
+            for key, arr in columns.items():
                 with open(tmp / f"{key}.npy", "wb") as fh:
-                    np.save(fh, getattr(self, key))
+                    np.save(fh, arr)
                     fh.flush()
                     os.fsync(fh.fileno())
             meta = {
@@ -182,6 +239,7 @@ class Segment:
                 "track_ids": self.track_ids,
                 "durations_s": self.durations_s,
                 "n_hashes": self.n_postings,
+                "peaks": self.peaks is not None,
             }
             with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
                 json.dump(meta, fh)
@@ -199,7 +257,8 @@ class Segment:
         path = Path(path)
         with open(path / "meta.json", encoding="utf-8") as fh:
             meta = json.load(fh)
-        if meta.get("format") != FORMAT_VERSION or meta.get("signal_version") != SIGNAL_VERSION:
+        fmt = meta.get("format")
+        if fmt not in _READABLE_FORMATS or meta.get("signal_version") != SIGNAL_VERSION:
             raise ValueError(
                 f"segment {path.name} has format {meta.get('format')} / signal version "
                 f"{meta.get('signal_version')}; this build reads {FORMAT_VERSION} / "
@@ -207,9 +266,12 @@ class Segment:
             )
         mode = "r" if mmap else None
         arrays = {k: np.load(path / f"{k}.npy", mmap_mode=mode) for k in (*_ARRAYS, "offsets")}
+        peaks = None
+        if meta.get("peaks"):
+            peaks = tuple(np.load(path / f"{k}.npy", mmap_mode=mode) for k in _PEAK_ARRAYS)
         seg = cls(
             None, arrays["tracks"], arrays["times"], arrays["pitches"], arrays["spans"],
-            list(meta["track_ids"]), list(meta["durations_s"]), path.name,
+            list(meta["track_ids"]), list(meta["durations_s"]), path.name, peaks,
         )  # fmt: skip
         seg._offsets = arrays["offsets"]
         return seg
@@ -241,7 +303,9 @@ class Segment:
         return self._offsets
 
     def nbytes(self) -> int:
-        return int(sum(getattr(self, k).nbytes for k in _ARRAYS) + self.offsets.nbytes)
+        """Bytes of the postings, the bucket table and the stored peaks."""
+        peaks = sum(a.nbytes for a in self.peaks) if self.peaks is not None else 0
+        return int(sum(getattr(self, k).nbytes for k in _ARRAYS) + self.offsets.nbytes + peaks)
 
 
 class LandmarkIndex:
@@ -284,6 +348,12 @@ class LandmarkIndex:
     @property
     def n_hashes(self) -> int:
         return sum(s.n_postings for s in self.segments)
+
+    def track_peaks(self, track: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Peak frames (sorted) and log-frequencies (semitones) of global track ``track``,
+        None when its segment was built without peaks."""
+        k = int(np.searchsorted(self._bases, track, side="right")) - 1
+        return self.segments[k].track_peaks(track - self._bases[k])
 
     def nbytes(self) -> int:
         return sum(s.nbytes() for s in self.segments)
@@ -342,6 +412,10 @@ class BruteForceIndex:
 
     def __len__(self) -> int:
         return len(self.track_ids)
+
+    def track_peaks(self, track: int) -> tuple[np.ndarray, np.ndarray] | None:
+        pk = self._fps[track].peaks
+        return None if pk is None else (pk.t, decode_pitch(encode_pitch(pk.p)))
 
     def lookup(self, hashes: np.ndarray, *, max_bucket: int | None = None) -> Postings:
         n = sum(int(fp.hashes.shape[0]) for fp in self._fps)
