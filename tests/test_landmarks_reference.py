@@ -126,3 +126,28 @@ def test_triplets_identical(name):
     q = L.query_triplets(x)
     qref = L.hash_triplets(_ref_extract_peaks(x, peaks_per_second=36.0), fan_out=10, dt_max=92)
     assert np.array_equal(q.hashes, qref.hashes) and np.array_equal(q.times, qref.times)
+
+
+def test_fft_kernel_loaded_without_scipy_fft_gives_the_same_spectrogram():
+    """In a fresh process the ingest path does not import scipy.fft (start-up cost), and
+    the directly loaded pocketfft kernel gives the reference spectrogram; scipy.fft
+    imported afterwards shares that kernel module."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from fingerprints import landmarks as L\n"
+        "assert 'scipy.fft' not in sys.modules and 'scipy.ndimage' not in sys.modules\n"
+        "x = np.random.default_rng(9).standard_normal(3 * 11025).astype(np.float32)\n"
+        "got = L.log_spectrogram(x)\n"
+        "from tests.test_landmarks_reference import _ref_log_spectrogram\n"
+        "assert np.array_equal(got, _ref_log_spectrogram(x))\n"
+        "from scipy.fft._pocketfft import basic\n"
+        "assert basic.pfft is sys.modules['scipy.fft._pocketfft.pypocketfft']\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
