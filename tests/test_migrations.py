@@ -27,3 +27,32 @@ def test_an_unversioned_store_that_matches_is_adopted(tmp_path):
     with s.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0002"
     s.close()
+
+
+def test_schema_head_is_the_newest_migration():
+    from alembic.script import ScriptDirectory
+
+    from compliance.storage.store import SCHEMA_HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
+def test_a_store_at_head_is_recognised_and_an_older_one_upgraded(tmp_path):
+    from sqlalchemy import text
+
+    from compliance.storage import Store
+
+    s = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    assert not s._at_head()
+    s.migrate()
+    assert s._at_head()
+    with s.engine.begin() as conn:
+        conn.execute(text("DROP TABLE jobs"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    assert not s._at_head()
+    s.migrate()
+    assert s._at_head()
+    with s.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, Base.metadata) == []
+    s.close()

@@ -79,6 +79,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+SCHEMA_HEAD = "0002"
+"""The newest migration's revision (a test checks it against the migrations folder)."""
+
+
 def alembic_config():
     """Alembic configuration pointing at the packaged migrations (no alembic.ini)."""
     from pathlib import Path
@@ -131,7 +135,13 @@ class Store:
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with the Alembic migrations in
-        ``compliance/storage/migrations`` (idempotent)."""
+        ``compliance/storage/migrations`` (idempotent).
+
+        A database already at :data:`SCHEMA_HEAD` is recognised with one query, without
+        importing Alembic (about 0.1 CPU-s of every command's start-up).
+        """
+        if revision == "head" and self._at_head():
+            return
         from alembic import command
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
@@ -153,6 +163,20 @@ class Store:
                     )
                 command.stamp(cfg, "head")
             command.upgrade(cfg, revision)
+
+    def _at_head(self) -> bool:
+        """Whether ``alembic_version`` holds exactly :data:`SCHEMA_HEAD`."""
+        from sqlalchemy import inspect, text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.engine.connect() as conn:
+                if not inspect(conn).has_table("alembic_version"):
+                    return False
+                rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        except SQLAlchemyError:
+            return False
+        return [tuple(r) for r in rows] == [(SCHEMA_HEAD,)]
 
     def close(self) -> None:
         """Close every pooled connection."""
