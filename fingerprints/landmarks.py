@@ -224,17 +224,18 @@ def extract_peaks(
         lo, hi = max(0, s - time_radius), min(n_frames, s + _PEAK_BLOCK_FRAMES + time_radius)
         b = band[s : s + _PEAK_BLOCK_FRAMES]
         local_max = _local_max(band[lo:hi], time_radius, freq_radius)[s - lo : s - lo + b.shape[0]]
-        core = b[:, 1:-1]
-        is_peak = (
-            (core == local_max[:, 1:-1])
-            & (core > floor_db)
-            & (core > median[s : s + b.shape[0]] + prominence_db)
-            & (core > b[:, :-2])
-            & (core >= b[:, 2:])
+        # Local maxima first (few), then the other tests on them only: the same peaks,
+        # in the same (row-major) order, as testing every bin.
+        tb, kb = np.nonzero(b[:, 1:-1] == local_max[:, 1:-1])
+        v = b[tb, kb + 1]
+        ok = (
+            (v > floor_db)
+            & (v > median[s + tb, 0] + prominence_db)
+            & (v > b[tb, kb])
+            & (v >= b[tb, kb + 2])
         )
-        tb, kb = np.nonzero(is_peak)
-        t_parts.append(tb + s)
-        k_parts.append(kb)
+        t_parts.append(tb[ok] + s)
+        k_parts.append(kb[ok])
     core = band[:, 1:-1]
     t = np.concatenate(t_parts) if t_parts else np.empty(0, np.intp)
     k = np.concatenate(k_parts) if k_parts else np.empty(0, np.intp)
