@@ -200,6 +200,7 @@ def run_cli(files: list[Path]) -> float:
                 "--quiet",
             ],
             env=env,
+            cwd=home,  # not the repository: PYTHONPATH decides which code runs
             check=True,
             capture_output=True,
         )
@@ -215,6 +216,7 @@ def run_startup() -> float:
         subprocess.run(
             [sys.executable, "-m", "compliance", "catalogue", "list"],
             env=env,
+            cwd=home,  # not the repository: PYTHONPATH decides which code runs
             check=True,
             capture_output=True,
         )
