@@ -226,7 +226,9 @@ def extract_peaks(
         local_max = _local_max(band[lo:hi], time_radius, freq_radius)[s - lo : s - lo + b.shape[0]]
         # Local maxima first (few), then the other tests on them only: the same peaks,
         # in the same (row-major) order, as testing every bin.
-        tb, kb = np.nonzero(b[:, 1:-1] == local_max[:, 1:-1])
+        # (flatnonzero and divmod: several times faster than a 2-D nonzero)
+        is_max = b[:, 1:-1] == local_max[:, 1:-1]
+        tb, kb = np.divmod(np.flatnonzero(is_max), is_max.shape[1])
         v = b[tb, kb + 1]
         ok = (
             (v > floor_db)
