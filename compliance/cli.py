@@ -7,6 +7,7 @@ a result, not an error: it does not change the exit code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -63,9 +64,6 @@ def catalogue() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def catalogue_add(paths: tuple[Path, ...], manifest: Path | None, batch_size: int, quiet: bool):
     """Ingest audio files or folders (ids from the manifest, else the file name stem)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from compliance.pipeline.ingest import expand_paths, ingest, read_manifest
 
     if not paths and manifest is None:
@@ -81,16 +79,23 @@ def catalogue_add(paths: tuple[Path, ...], manifest: Path | None, batch_size: in
         for it in expand_paths(paths):
             if it.path.resolve() not in by_path:
                 items.append(it)
-    progress = Progress(
-        TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-        transient=True, disable=quiet or not sys.stderr.isatty(), console=Console(stderr=True),
-    )  # fmt: skip
-    with progress:
-        task = progress.add_task("", total=len(items))
+    on_item = None
+    progress = contextlib.nullcontext()
+    if not quiet and sys.stderr.isatty():  # rich is imported only to draw the bar
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        bar = Progress(
+            TextColumn("ingest"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"), transient=True, console=Console(stderr=True),
+        )  # fmt: skip
+        task = bar.add_task("", total=len(items))
 
         def on_item(item, outcome):
-            progress.update(task, advance=1, description=f"{outcome}: {item.path.name}")
+            bar.update(task, advance=1, description=f"{outcome}: {item.path.name}")
 
+        progress = bar
+    with progress:
         report = ingest(
             items,
             store=app.store,

@@ -378,7 +378,16 @@ def _decode_soundfile(
         return None
     if data.shape[0] == 0:
         return None
-    mono = data.mean(axis=1, dtype=np.float32)
+    # The downmix is the float32 mean of the channels; written out for one and two
+    # channels, where np.mean over a short strided axis costs as much as the resampling.
+    # The values are the same: x / 1 is x, and the mean of two is fl(fl(l + r) / 2).
+    if data.shape[1] == 1:
+        mono = np.ascontiguousarray(data[:, 0])
+    elif data.shape[1] == 2:
+        mono = data[:, 0] + data[:, 1]
+        mono /= np.float32(2.0)
+    else:
+        mono = data.mean(axis=1, dtype=np.float32)
     if not np.all(np.isfinite(mono)):
         mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
     if native != sample_rate:

@@ -68,6 +68,17 @@ def pg_schema(prefix: str = "test") -> Iterator[str]:
         admin.dispose()
 
 
+def _prepare(s, prepare: str) -> None:
+    """``create_all``, or ``migrate`` through Alembic itself (an explicit revision: plain
+    ``migrate()`` creates a new SQLite store from the models without Alembic)."""
+    from compliance.storage.store import SCHEMA_HEAD
+
+    if prepare == "migrate":
+        s.migrate(SCHEMA_HEAD)
+    else:
+        getattr(s, prepare)()
+
+
 def _fresh_store(backend: str, tmp_path, prepare: str):
     """A fresh Store on ``backend``, prepared with ``create_all`` or ``migrate``."""
     from compliance.storage import Store
@@ -75,7 +86,7 @@ def _fresh_store(backend: str, tmp_path, prepare: str):
     if backend == "sqlite":
         s = Store(f"sqlite:///{tmp_path / 'test.db'}")
         try:
-            getattr(s, prepare)()
+            _prepare(s, prepare)
             yield s
         finally:
             s.close()
@@ -85,7 +96,7 @@ def _fresh_store(backend: str, tmp_path, prepare: str):
     with pg_schema() as schema:
         s = Store(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
         try:
-            getattr(s, prepare)()
+            _prepare(s, prepare)
             yield s
         finally:
             s.close()

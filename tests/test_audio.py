@@ -387,3 +387,27 @@ def test_garbage_is_not_fed_to_the_in_process_decoder(tmp_path, capfd):
         decode(path, backend="soundfile")
     assert err.value.code == "audio_decode_failed"
     assert "Illegal Audio-MPEG-Header" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_soundfile_downmix_is_the_float32_channel_mean(tmp_path, channels, subtype):
+    """The written-out mono and stereo downmix equals ``mean(axis=1, dtype=float32)``
+    sample for sample (then the same resampling)."""
+    import soundfile as sf
+    import soxr
+
+    rng = np.random.default_rng(11)
+    x = np.clip(0.4 * rng.standard_normal((2 * 44100, channels)), -1, 1)
+    x[:50] = 1.0
+    x[50:100] = -1.0
+    x[100:150, 0] = 1e-38  # subnormal sums in FLOAT
+    path = tmp_path / f"d{channels}.wav"
+    sf.write(path, x, 44100, subtype=subtype)
+    got = decode(path, sample_rate=SR, backend="soundfile").samples
+    ref, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    ref = soxr.resample(ref.mean(axis=1, dtype=np.float32), 44100, SR, quality="HQ")
+    assert got.dtype == np.float32 and np.array_equal(got, ref)
+    native = decode(path, sample_rate=44100, backend="soundfile").samples
+    full, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    assert np.array_equal(native, full.mean(axis=1, dtype=np.float32))

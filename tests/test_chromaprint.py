@@ -205,3 +205,23 @@ def test_the_library_imports_no_service_code():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_pcm_conversion_matches_the_plain_formula():
+    """The in-place float -> int16 conversion feeds libchromaprint exactly
+    ``rint(clip(nan_to_num(x), -1, 1) * 32767)``, and leaves the clip's samples alone."""
+    from compliance.synth import synth_piece
+
+    x = synth_piece(2, 12.0, sample_rate=11025).astype(np.float32) * 1.7
+    x[:4] = [np.nan, np.inf, -np.inf, 3.0]
+    keep = x.copy()
+    ref = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+    ref = np.rint(np.clip(ref, -1.0, 1.0) * 32767.0).astype("<i2")
+    # the same int16 samples again, as floats that convert back to exactly them
+    same = AudioClip(ref.astype(np.float32) / np.float32(32767.0), 11025)
+    assert np.array_equal(
+        np.rint(np.clip(same.samples, -1, 1) * np.float32(32767.0)).astype("<i2"), ref
+    )
+    got = C.fingerprint(AudioClip(x, 11025))
+    assert got.size > 0 and np.array_equal(got, C.fingerprint(same))
+    assert np.array_equal(x, keep, equal_nan=True)

@@ -133,3 +133,10 @@ def test_merge_keeps_every_tracks_peaks():
     for n, fp in enumerate((a["a"], b["b"])):
         t, _ = merged.track_peaks(n)
         np.testing.assert_array_equal(t, fp.peaks.t)
+
+
+def test_peaks_from_a_given_spectrogram_are_the_same():
+    x = synth_piece(4, 8.0, sample_rate=SR)
+    a, b = L.extract_peaks(x), L.extract_peaks(x, spec=L.log_spectrogram(x))
+    np.testing.assert_array_equal(a.t, b.t)
+    np.testing.assert_array_equal(a.p, b.p)
