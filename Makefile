@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export COMPLIANCE_HOME ?= $(CURDIR)/compliance-data
 
-.PHONY: run test lint format bench bench-service install clean eval-corpus
+.PHONY: run demo test lint format bench bench-service install clean eval-corpus
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -16,7 +16,12 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The demo (catalogue, seven uploads, decisions), then the service on it with an embedded
+# worker and a demo API key (Ctrl-C stops it). `make demo` is the demo alone.
+run: demo
+	$(VENV)/bin/compliance serve --embedded-worker --demo-key
+
+demo: $(STAMP)
 	$(VENV)/bin/compliance demo
 
 test: $(STAMP)

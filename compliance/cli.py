@@ -333,7 +333,11 @@ def worker(once: bool, lease_s: float, poll_s: float, kinds: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--embedded-worker", is_flag=True, help="Also run scan and webhook worker threads.")
-def serve(host: str, port: int, embedded_worker: bool) -> None:
+@click.option(
+    "--demo-key", is_flag=True,
+    help="Create an admin API key named 'demo' and print it with the URLs (make run).",
+)  # fmt: skip
+def serve(host: str, port: int, embedded_worker: bool, demo_key: bool) -> None:
     """Serve the HTTP API (uvicorn)."""
     import threading
 
@@ -345,6 +349,17 @@ def serve(host: str, port: int, embedded_worker: bool) -> None:
     app = _app()
     app.store  # noqa: B018  (open and migrate the database before accepting requests)
     app.policy  # noqa: B018
+    if demo_key:
+        from compliance.api.keys import KeyStore
+
+        _, token = KeyStore(app.store).create("demo", ("admin",))
+        base = f"http://{host}:{port}"
+        click.echo(f"service:  {base}   (health: {base}/health/ready)")
+        click.echo(f"OpenAPI:  {base}/docs")
+        click.echo(f"demo key: {token}")
+        click.echo(
+            f"try:      curl -H 'Authorization: Bearer {token}' -F files=@FILE {base}/v1/releases"
+        )
     # Not app.blobs.clear_incoming(): other replicas may share the blob folder and be
     # receiving uploads right now (temporary files of crashed uploads need an age-based
     # sweep, not done yet).

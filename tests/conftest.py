@@ -70,7 +70,7 @@ def pg_schema(prefix: str = "test") -> Iterator[str]:
 
 def _prepare(s, prepare: str) -> None:
     """``create_all``, or ``migrate`` through Alembic itself (an explicit revision: plain
-    ``migrate()`` creates a new SQLite store from the models without Alembic)."""
+    ``migrate()`` skips Alembic when the store is already at head)."""
     from compliance.storage.store import SCHEMA_HEAD
 
     if prepare == "migrate":

@@ -79,15 +79,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0004"
 """The newest migration's revision (a test checks it against the migrations folder)."""
-
-
-_ALEMBIC_VERSION_DDL = (
-    "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n"
-    "\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)"
-)
-"""Alembic's own version table, as it creates it on SQLite."""
 
 
 def alembic_config():
@@ -144,12 +137,11 @@ class Store:
         """Bring the schema to ``revision`` with the Alembic migrations in
         ``compliance/storage/migrations`` (idempotent).
 
-        A database already at :data:`SCHEMA_HEAD` is recognised with one query, and a
-        brand-new SQLite database is created from the models (on SQLite their DDL is the
-        migrations' DDL, text for text: a test compares ``sqlite_master``), both without
-        importing Alembic (0.1-0.2 CPU-s of every command's start-up).
+        A database already at :data:`SCHEMA_HEAD` is recognised with one query, without
+        importing Alembic (0.1-0.2 CPU-s of every command's start-up). New databases go
+        through the migrations like any other, so the migrations are the only schema.
         """
-        if revision == "head" and (self._at_head() or self._create_new_sqlite()):
+        if revision == "head" and self._at_head():
             return
         from alembic import command
         from alembic.autogenerate import compare_metadata
@@ -186,23 +178,6 @@ class Store:
         except SQLAlchemyError:
             return False
         return [tuple(r) for r in rows] == [(SCHEMA_HEAD,)]
-
-    def _create_new_sqlite(self) -> bool:
-        """Give a table-less SQLite database the head schema and its ``alembic_version``
-        row, as ``alembic upgrade head`` would; False (nothing done) otherwise."""
-        if self.backend != "sqlite":
-            return False
-        from sqlalchemy import inspect, text
-
-        with self.engine.begin() as conn:
-            if inspect(conn).get_table_names():
-                return False
-            Base.metadata.create_all(conn)
-            conn.execute(text(_ALEMBIC_VERSION_DDL))
-            conn.execute(
-                text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": SCHEMA_HEAD}
-            )
-        return True
 
     def close(self) -> None:
         """Close every pooled connection."""
