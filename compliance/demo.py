@@ -119,7 +119,11 @@ def run_demo(app, workdir: Path) -> int:
         result = scanner.check(str(path))
         print_table([result], console=console)
         got = str(result.decision.verdict) if result.ok else "error"
-        top = result.evidence[0] if result.ok and result.evidence else None
+        top = (
+            max(result.evidence, key=lambda e: e.strength)
+            if result.ok and result.evidence
+            else None
+        )
         ok = got == up.expected_decision and (
             up.expected_kind is None
             or (top is not None and str(top.kind) == up.expected_kind

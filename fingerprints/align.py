@@ -47,6 +47,9 @@ class LandmarkMatch:
         Robust z-score of the presence check (:mod:`fingerprints.presence`) at this
         alignment, when it was run. A match found by that check alone has the vote
         count of its cell as ``inliers`` and its best window as the span.
+    presence_span_s : (float, float) or None
+        Where the check found the catalogue's peaks present, upload seconds: under a
+        loud bed it can cover more of a sample than the few aligned anchors do.
     """
 
     track: int
@@ -58,6 +61,7 @@ class LandmarkMatch:
     speed_ratio: float
     pitch_shift_semitones: float
     presence_z: float | None = None
+    presence_span_s: tuple[float, float] | None = None
 
     @property
     def matched_s(self) -> float:
@@ -408,7 +412,10 @@ def search(
         got = best.get(m.track)
         line = m.catalogue_start_s / FRAME_S - m.speed_ratio * m.query_start_s / FRAME_S
         if got is not None and abs(got[0].offset_frames - line) <= 24:
-            m = replace(m, presence_z=got[0].z)
+            m = replace(
+                m, presence_z=got[0].z,
+                presence_span_s=(got[0].query_start_s, got[0].query_end_s),
+            )  # fmt: skip
             del best[m.track]
         out.append(m)
     extra = []
@@ -426,6 +433,7 @@ def search(
                 speed_ratio=cell.scale,
                 pitch_shift_semitones=cell.pitch_shift,
                 presence_z=pr.z,
+                presence_span_s=(pr.query_start_s, pr.query_end_s),
             )
         )
     extra.sort(key=lambda m: -(m.presence_z or 0.0))

@@ -36,6 +36,9 @@ SEARCH_FRAMES = 3
 of its hits, exact to a frame or two near them."""
 _SIDE_FRAMES = np.concatenate([np.arange(-440, -40, 36), np.arange(44, 441, 36)])
 """Reference offsets for the null distribution, frames from the hypothesis (1-10 s)."""
+EXTENT_DRIFT = 0.2
+"""Mean contrast per catalogue peak (in standard deviations) above which a second counts
+towards the reported extent of a sample."""
 MIN_PEAKS = 8
 MAD_FLOOR = 0.5
 """Smallest spread of the reference scores (a near-silent track has none)."""
@@ -154,10 +157,43 @@ def verify(
     med = float(np.median(ref))
     mad = max(1.4826 * float(np.median(np.abs(ref - med))), MAD_FLOOR)
     j = int(np.argmax(score[:n_c]))
-    q0 = float(starts[best_window[j]]) * FRAME_S
+    w0 = int(starts[best_window[j]])
+    q0, q1 = _extent(csum[j], ccount[j], tc, offs[j], scale, n_q, (w0, w0 + width))
     return Presence(
         z=(float(score[j]) - med) / mad,
         offset_frames=float(offs[j]),
-        query_start_s=q0,
-        query_end_s=min(q0 + window_s, n_q * FRAME_S),
+        query_start_s=q0 * FRAME_S,
+        query_end_s=min(q1, n_q) * FRAME_S,
     )
+
+
+def _extent(
+    csum: np.ndarray,
+    ccount: np.ndarray,
+    tc: np.ndarray,
+    offset: float,
+    scale: float,
+    n_q: int,
+    window: tuple[int, int],
+    *,
+    drift: float = EXTENT_DRIFT,
+) -> tuple[int, int]:
+    """Where the catalogue's peaks are present, upload frames: the best ``window``
+    extended by the best segment of whole seconds by contrast above ``drift`` per peak
+    (Kadane's maximum subarray) when the two overlap, so that a sample longer than the
+    window is reported whole."""
+    step = round(1.0 / FRAME_S)
+    edges = np.arange(0, n_q + step, step)
+    idx = np.searchsorted(tc, offset + scale * edges)
+    gain = np.diff(csum[idx]) - drift * np.diff(ccount[idx])
+    best, run, start, lo, hi = 0.0, 0.0, 0, 0, 0
+    for k, g in enumerate(gain):
+        if run <= 0.0:
+            run, start = 0.0, k
+        run += float(g)
+        if run > best:
+            best, lo, hi = run, start, k + 1
+    a, b = int(edges[lo]), int(edges[min(hi, edges.size - 1)])
+    if best <= 0.0 or b <= window[0] or a >= window[1]:
+        return window
+    return min(a, window[0]), max(b, window[1])

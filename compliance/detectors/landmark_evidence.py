@@ -72,16 +72,45 @@ def match_strength(m: CatalogueMatch) -> float:
 def _raw(m: CatalogueMatch) -> tuple[float, str]:
     """The raw value behind :func:`match_strength` and its unit."""
     lm = m.match
-    if strength_from_presence(lm.presence_z) > strength_from_inliers(lm.inliers):
+    if masked(m):
         return float(lm.presence_z), "presence_z"
     return float(lm.inliers), "aligned_landmarks"
 
 
+def masked(m: CatalogueMatch) -> bool:
+    """Whether the presence check, not the alignment, carries the match: the catalogue
+    audio is masked by louder material, so it is inside other material (a sample or
+    remix) however much of the upload the span covers."""
+    return strength_from_presence(m.match.presence_z) > strength_from_inliers(m.match.inliers)
+
+
+def is_reupload(m: CatalogueMatch, upload_s: float) -> bool:
+    """A re-upload: the alignment carries the match and covers two thirds of the upload."""
+    return coverage(m, upload_s) >= MIN_COVERAGE and not masked(m)
+
+
+def span(m: CatalogueMatch) -> tuple[float, float, float, float]:
+    """The reported span: upload start and end, catalogue start and end, seconds.
+
+    The aligned anchors' span, widened to where the presence check found the catalogue's
+    peaks when that check carries the match (the few anchors that survive a loud bed
+    cover only part of a sample).
+    """
+    lm = m.match
+    q0, q1, c0, c1 = lm.query_start_s, lm.query_end_s, lm.catalogue_start_s, lm.catalogue_end_s
+    if lm.presence_span_s is None or not masked(m):
+        return q0, q1, c0, c1
+    p0, p1 = min(q0, lm.presence_span_s[0]), max(q1, lm.presence_span_s[1])
+    s = lm.speed_ratio
+    return p0, p1, max(0.0, c0 + s * (p0 - q0)), max(0.0, c0 + s * (p1 - q0))
+
+
 def coverage(m: CatalogueMatch, upload_s: float) -> float:
-    """Share of the upload covered by the matched span (0..1)."""
+    """Share of the upload covered by the reported span (0..1)."""
     if upload_s <= 0:
         return 0.0
-    return min(1.0, m.match.matched_s / upload_s)
+    q0, q1, _, _ = span(m)
+    return min(1.0, (q1 - q0) / upload_s)
 
 
 def landmark_evidence(
@@ -95,6 +124,7 @@ def landmark_evidence(
 ) -> Evidence:
     """Evidence of one aligned catalogue match, offsets and transformation included."""
     lm = m.match
+    q0, q1, c0, _ = span(m)
     raw, unit = _raw(m)
     extra: dict[str, Any] = {"aligned_landmarks": int(lm.inliers)}
     if lm.presence_z is not None:
@@ -106,9 +136,9 @@ def landmark_evidence(
         detector_version=version,
         explanation=explanation,
         catalogue_id=m.catalogue_id,
-        query_start_s=lm.query_start_s,
-        catalogue_start_s=lm.catalogue_start_s,
-        matched_s=lm.matched_s,
+        query_start_s=q0,
+        catalogue_start_s=c0,
+        matched_s=q1 - q0,
         speed_ratio=lm.speed_ratio,
         pitch_shift_semitones=lm.pitch_shift_semitones,
         raw_score=raw,
@@ -178,11 +208,16 @@ def candidate(m: CatalogueMatch, upload_s: float, *, active: bool = True) -> Can
             f"{'not checked' if m.match.presence_z is None else f'{m.match.presence_z:.1f}'}"
             f", 0.5 at {PRESENCE_MIDPOINT:g})"
         )
-    elif cov >= MIN_COVERAGE:
+    elif is_reupload(m, upload_s):
         outcome = KEPT_REUPLOAD
         reason = f"covers {cov:.0%} of the upload (>= {MIN_COVERAGE:.0%}): reported as a re-upload"
     else:
         outcome = KEPT_REMIX
-        reason = f"covers {cov:.0%} of the upload (< {MIN_COVERAGE:.0%}): reported as a remix"
+        reason = (
+            "found by the presence check under louder material: reported as a remix"
+            if masked(m)
+            else f"covers {cov:.0%} of the upload (< {MIN_COVERAGE:.0%}): reported as a remix"
+        )
+    q0, q1, _, _ = span(m)
     return Candidate(m.catalogue_id, int(m.match.inliers), strength, cov,
-                     float(m.match.matched_s), outcome, reason)  # fmt: skip
+                     float(q1 - q0), outcome, reason)  # fmt: skip

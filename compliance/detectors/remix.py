@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from compliance.detectors.base import ScanContext
 from compliance.detectors.landmark_evidence import (
-    MIN_COVERAGE,
     coverage,
+    is_reupload,
     landmark_evidence,
     match_summary,
     reportable,
+    span,
 )
 from compliance.domain import Evidence, EvidenceKind
 
@@ -23,13 +24,12 @@ class RemixDetector:
         out: list[Evidence] = []
         for m in ctx.catalogue_matches:
             cov = coverage(m, upload_s)
-            if cov >= MIN_COVERAGE or not reportable(m):
+            if is_reupload(m, upload_s) or not reportable(m):
                 continue
-            lm = m.match
+            q0, q1, c0, c1 = span(m)
             explanation = (
-                f"upload {lm.query_start_s:.1f}-{lm.query_end_s:.1f} s contains "
-                f"catalogue '{m.catalogue_id}' {lm.catalogue_start_s:.1f}-"
-                f"{lm.catalogue_end_s:.1f} s ({match_summary(m)})"
+                f"upload {q0:.1f}-{q1:.1f} s contains catalogue '{m.catalogue_id}' "
+                f"{c0:.1f}-{c1:.1f} s ({match_summary(m)})"
             )
             out.append(
                 landmark_evidence(

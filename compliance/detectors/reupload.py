@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from compliance.detectors.base import CatalogueMatch, ScanContext
 from compliance.detectors.landmark_evidence import (
-    MIN_COVERAGE,
     coverage,
+    is_reupload,
     landmark_evidence,
     match_summary,
     reportable,
@@ -33,7 +33,7 @@ class ReuploadDetector:
         out: list[Evidence] = []
         for rank, m in enumerate(ctx.catalogue_matches):
             cov = coverage(m, upload_s)
-            if cov < MIN_COVERAGE or not reportable(m):
+            if not is_reupload(m, upload_s) or not reportable(m):
                 continue
             details: dict[str, object] = {"coverage": round(cov, 3)}
             if rank < CHROMAPRINT_CANDIDATES:
