@@ -220,20 +220,49 @@ def keys() -> None:
     """API keys for the HTTP service (only a hash of each secret is stored)."""
 
 
+def _effective_rate(key, default) -> str:
+    """The rate that applies to ``key``, for people: ``10/s``, ``off``, ``50/s (default)``."""
+    from compliance.settings import format_rate
+
+    return key.rate if key.rate is not None else f"{format_rate(default)} (default)"
+
+
 @keys.command("create")
 @click.option("--name", required=True, help="Who or what the key is for.")
 @click.option(
     "--scopes", default="submit,read", show_default=True, help="Comma list of submit,read,admin."
 )
-def keys_create(name: str, scopes: str) -> None:
+@click.option(
+    "--rate", default=None, metavar="RATE",
+    help="The key's own rate limit (10/s, 600/min, 1000/h, off); default: COMPLIANCE_RATE_LIMIT.",
+)  # fmt: skip
+def keys_create(name: str, scopes: str, rate: str | None) -> None:
     """Create a key; the key itself is printed once, on the last line."""
-    from compliance.api.keys import KeyStore, parse_scopes
+    from compliance.api.keys import KeyStore, normalize_rate, parse_scopes
 
+    scope_list, rate = parse_scopes(scopes), normalize_rate(rate)  # checked before any write
     app = _app()
-    key, token = KeyStore(app.store).create(name, parse_scopes(scopes))
-    click.echo(f"created key {key.id} ({key.name}) scopes={','.join(key.scopes)}")
+    key, token = KeyStore(app.store).create(name, scope_list, rate)
+    click.echo(
+        f"created key {key.id} ({key.name}) scopes={','.join(key.scopes)} "
+        f"rate={_effective_rate(key, app.settings.rate_limit)}"
+    )
     click.echo("store it now: it cannot be shown again")
     click.echo(token)
+
+
+@keys.command("set-rate")
+@click.argument("key_id")
+@click.argument("rate", metavar="RATE|default")
+def keys_set_rate(key_id: str, rate: str) -> None:
+    """Set a key's rate limit (10/s, 600/min, 1000/h, off), or 'default' to follow
+    COMPLIANCE_RATE_LIMIT again. Running API processes apply it from the key's next request."""
+    from compliance.api.keys import KeyStore, normalize_rate
+
+    rate = normalize_rate(rate)
+    app = _app()
+    key = KeyStore(app.store).set_rate(key_id, rate)
+    click.echo(f"{key.id} ({key.name}) rate={_effective_rate(key, app.settings.rate_limit)}")
 
 
 @keys.command("revoke")
@@ -249,18 +278,24 @@ def keys_revoke(key_id: str) -> None:
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def keys_list(as_json: bool) -> None:
-    """List keys (ids, names, scopes, state; never secrets)."""
+    """List keys (ids, names, scopes, effective rate limit, state; never secrets)."""
     from compliance.api.keys import KeyStore
+    from compliance.settings import format_rate
 
-    for k in KeyStore(_app().store).list():
+    app = _app()
+    default = app.settings.rate_limit
+    for k in KeyStore(app.store).list():
         revoked = k.revoked_at.isoformat() if k.revoked_at else None
         if as_json:
             click.echo(json.dumps({"id": k.id, "name": k.name, "scopes": list(k.scopes),
+                                   "rate": k.rate, "rate_effective": k.rate or format_rate(default),
                                    "created_at": k.created_at.isoformat(),
                                    "revoked_at": revoked}))  # fmt: skip
         else:
             state = f"revoked {revoked}" if revoked else "active"
-            click.echo(f"{k.id}\t{k.name}\t{','.join(k.scopes)}\t{state}")
+            click.echo(
+                f"{k.id}\t{k.name}\t{','.join(k.scopes)}\t{_effective_rate(k, default)}\t{state}"
+            )
 
 
 # --------------------------------------------------------------------------- service

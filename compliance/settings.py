@@ -77,6 +77,18 @@ def parse_rate(text: str) -> tuple[int, float] | None:
     return int(count), _UNITS[unit]
 
 
+_UNIT_NAMES = {1.0: "s", 60.0: "min", 3600.0: "h"}
+
+
+def format_rate(rate: tuple[int, float] | None) -> str:
+    """The inverse of :func:`parse_rate`: ``(600, 60.0)`` -> ``"600/min"``; None -> ``"off"``."""
+    if rate is None:
+        return "off"
+    limit, period_s = rate
+    unit = _UNIT_NAMES.get(float(period_s))
+    return f"{limit}/{unit}" if unit else f"{limit}/{period_s:g}s"
+
+
 def _rate(
     env: Mapping[str, str], name: str, default: tuple[int, float] | None
 ) -> tuple[int, float] | None:
@@ -124,9 +136,9 @@ class Settings:
     workers : int
         Worker processes or threads (``COMPLIANCE_WORKERS``, default 1).
     rate_limit : (int, float) or None
-        Requests per API key and period in seconds, enforced by each API process
-        (``COMPLIANCE_RATE_LIMIT`` as ``10/s``, ``600/min``, ``1000/h`` or ``off``;
-        default ``50/s``).
+        Requests per API key and period in seconds, enforced by each API process, for
+        keys without a rate of their own (``COMPLIANCE_RATE_LIMIT`` as ``10/s``,
+        ``600/min``, ``1000/h`` or ``off``; default ``50/s``).
     """
 
     home: Path

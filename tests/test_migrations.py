@@ -20,12 +20,13 @@ def test_migrations_match_the_models_and_are_idempotent(migrated_store):
 
 def test_an_unversioned_store_that_matches_is_adopted(tmp_path):
     from compliance.storage import Store
+    from compliance.storage.store import SCHEMA_HEAD
 
     s = Store(f"sqlite:///{tmp_path / 'old.db'}")
     s.create_all()  # as stores were made before migrations existed
     s.migrate()
     with s.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0004"
+        assert MigrationContext.configure(conn).get_current_revision() == SCHEMA_HEAD
     s.close()
 
 
@@ -59,3 +60,44 @@ def test_a_store_at_head_is_recognised_and_an_older_one_upgraded(tmp_path):
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
     s.close()
+
+
+def test_0005_adds_a_nullable_key_rate_and_keeps_existing_keys(migrated_store):
+    """From 0004 (keys without a rate column) to 0005 and back, on both backends."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from compliance.storage.store import SCHEMA_HEAD, alembic_config
+
+    def run(fn, revision):
+        with migrated_store.engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            fn(cfg, revision)
+
+    def columns():
+        with migrated_store.engine.connect() as conn:
+            return {c["name"] for c in inspect(conn).get_columns("api_keys")}
+
+    run(command.downgrade, "0004")
+    assert "rate_limit" not in columns()
+    with migrated_store.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO api_keys (id, name, scopes, secret_sha256, created_at) "
+            "VALUES ('k1', 'old', '[\"read\"]', :sha, CURRENT_TIMESTAMP)"
+        ), {"sha": "0" * 64})  # fmt: skip
+    run(command.upgrade, SCHEMA_HEAD)
+    assert "rate_limit" in columns()
+
+    def keys():
+        with migrated_store.engine.connect() as conn:
+            return conn.execute(text("SELECT id, rate_limit FROM api_keys")).all()
+
+    assert [tuple(r) for r in keys()] == [("k1", None)]  # NULL: the settings default
+    with migrated_store.engine.begin() as conn:
+        conn.execute(text("UPDATE api_keys SET rate_limit = '600/min'"))
+    assert [tuple(r) for r in keys()] == [("k1", "600/min")]
+    run(command.downgrade, "0004")  # the downgrade drops the column, keeps the key
+    assert "rate_limit" not in columns()
+    run(command.upgrade, SCHEMA_HEAD)
+    assert [tuple(r) for r in keys()] == [("k1", None)]

@@ -29,8 +29,9 @@ def create_app(app: App) -> FastAPI:
         description="Submit releases for compliance scans; poll the scans for decisions.",
     )
     api.state.core = app
+    # Always a limiter: keys may have their own rate even when the default is off.
     rate = app.settings.rate_limit
-    api.state.limiter = RateLimiter(*rate) if rate is not None else None
+    api.state.limiter = RateLimiter(*rate) if rate is not None else RateLimiter(None)
     api.add_middleware(RateLimitHeaders)
     install_error_handlers(api)
     install_metrics(api, app)

@@ -1,14 +1,32 @@
 """``Authorization: Bearer rcc_<id>_<secret>`` on every /v1 route, with a scope, and the
-key's rate limit (:mod:`compliance.api.ratelimit`)."""
+key's rate limit (its own or the default; :mod:`compliance.api.ratelimit`)."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import Request
 
 from compliance.api.errors import ApiError
 from compliance.api.keys import ApiKey, KeyStore
+from compliance.settings import parse_rate
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+log = logging.getLogger(__name__)
+
+
+def key_rate(key: ApiKey, default: tuple[int, float] | None) -> tuple[int, float] | None:
+    """The ``(limit, period_s)`` that applies to ``key`` (None: unlimited): its own rate,
+    or ``default`` when it has none. A stored rate that does not parse (written outside
+    :class:`KeyStore`) falls back to the default, with a warning."""
+    if key.rate is None:
+        return default
+    try:
+        return parse_rate(key.rate)
+    except ValueError:
+        log.warning("API key %s has an invalid rate_limit %r; using the default", key.id,
+                    key.rate)  # fmt: skip
+        return default
 
 
 def require(scope: str):
@@ -31,9 +49,9 @@ def require(scope: str):
             raise ApiError(401, "auth_invalid", "unknown or revoked API key", headers=_CHALLENGE)
         limiter = getattr(request.app.state, "limiter", None)
         if limiter is not None:
-            decision = limiter.take(key.id)
-            request.state.ratelimit = decision  # the RateLimit-* headers of the answer
-            if not decision.allowed:
+            decision = limiter.take(key.id, key_rate(key, limiter.default))
+            request.state.ratelimit = decision  # the RateLimit-* headers (None: unlimited)
+            if decision is not None and not decision.allowed:
                 raise ApiError(
                     429, "rate_limited",
                     f"more than {decision.limit} requests per {decision.window_s:g} s with "

@@ -163,6 +163,9 @@ class ApiKeyRow(Base):
     secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The key's own rate in the COMPLIANCE_RATE_LIMIT format ("10/s", "600/min", "off");
+    # NULL = the process's COMPLIANCE_RATE_LIMIT.
+    rate_limit: Mapped[str | None] = mapped_column(String(32))
 
 
 class ReleaseRow(Base):
