@@ -81,8 +81,10 @@ class App:
                 self.catalogue_generation += 1
             return self._catalogue
 
-    def scanner(self, *, record: bool = True):
-        from compliance.pipeline.scan import Scanner
+    def scanner(self, *, record: bool = True, decoder: str | None = None):
+        """A Scanner on the current catalogue view; ``decoder="ffmpeg"`` for untrusted
+        uploads (see :data:`compliance.pipeline.scan.DECODER`)."""
+        from compliance.pipeline.scan import DECODER, Scanner
 
         return Scanner(
             store=self.store,
@@ -91,4 +93,5 @@ class App:
             max_duration_s=self.settings.max_duration_s,
             max_bytes=self.settings.max_file_bytes,
             record=record,
+            decoder=decoder or DECODER,
         )

@@ -335,7 +335,11 @@ def _workers(app, kinds, *, lease_s: float = 60.0, poll_s: float = 1.0) -> list:
     "--kinds", default="scan,webhook", show_default=True,
     help="Job kinds to run: scan (analyses), webhook (signed deliveries), or both.",
 )  # fmt: skip
-def worker(once: bool, lease_s: float, poll_s: float, kinds: str) -> None:
+@click.option(
+    "--metrics-port", type=int, default=None,
+    help="Serve this worker's Prometheus metrics (scan stage durations) on this port.",
+)  # fmt: skip
+def worker(once: bool, lease_s: float, poll_s: float, kinds: str, metrics_port: int | None) -> None:
     """Run jobs from the queue until interrupted (Ctrl-C / SIGTERM): scans and webhook
     deliveries, each kind in a thread of its own."""
     import signal
@@ -344,6 +348,12 @@ def worker(once: bool, lease_s: float, poll_s: float, kinds: str) -> None:
     _logging()
     app = _app()
     workers = _workers(app, _parse_kinds(kinds), lease_s=lease_s, poll_s=poll_s)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from compliance.jobs.metrics import WORKER_REGISTRY
+
+        start_http_server(metrics_port, registry=WORKER_REGISTRY)
     if once:
         job = workers[0].run_once()
         click.echo("no job" if job is None else f"{job.id} {job.state}")

@@ -304,22 +304,58 @@ def _decode_ffmpeg(
     cmd += ["-t", f"{limit_s:.6f}", "-rematrix_maxval", "1.0", "-ac", "1",
             "-ar", str(sample_rate), "-f", "f32le", "-"]  # fmt: skip
     try:
-        # run() kills the child on timeout (or any exception) and always reaps it
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise AudioError(
-            f"decoding {p} took longer than {timeout_s:g} s", code="audio_timeout"
-        ) from None
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
     except OSError as exc:
         raise AudioError(f"cannot run ffmpeg: {exc}", code="decoder_missing") from None
-    n = len(proc.stdout) // 4
+    with proc:  # always reaped; killed below on a deadline or any exception
+        try:
+            _limit_child(proc.pid, cpu_s=timeout_s)
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise AudioError(
+                f"decoding {p} took longer than {timeout_s:g} s", code="audio_timeout"
+            ) from None
+        except BaseException:
+            proc.kill()
+            raise
+    if proc.returncode < 0:  # killed by a signal: its CPU or memory limit, or ours
+        raise AudioError(
+            f"{p}: the decoder was stopped (signal {-proc.returncode}: over its CPU or "
+            f"memory limit)", code="audio_decode_failed",
+        )  # fmt: skip
+    n = len(out) // 4
     if n == 0:
-        why = _last_lines(proc.stderr) or f"ffmpeg exit code {proc.returncode}"
+        why = _last_lines(err) or f"ffmpeg exit code {proc.returncode}"
         where = f" after {start_s:g} s" if start_s > 0 else ""
         raise AudioError(
             f"{p}: no audio could be decoded{where} ({why})", code="audio_decode_failed"
         )
-    return np.frombuffer(proc.stdout, dtype="<f4", count=n).astype(np.float32)
+    return np.frombuffer(out, dtype="<f4", count=n).astype(np.float32)
+
+
+DECODER_MEMORY_BYTES = 2 << 30
+"""Address-space limit of an ffmpeg decoder process (a decompression bomb or a leak
+ends there, not in the caller)."""
+
+
+def _limit_child(pid: int, *, cpu_s: float) -> None:
+    """Limit a decoder child's address space and CPU time (Linux ``prlimit``; set right
+    after the start, since ``preexec_fn`` is unsafe in a threaded caller; elsewhere the
+    deadline of the caller alone applies)."""
+    import resource
+
+    if not hasattr(resource, "prlimit"):
+        return
+    cpu = max(1, math.ceil(cpu_s)) + 1
+    try:
+        resource.prlimit(pid, resource.RLIMIT_AS, (DECODER_MEMORY_BYTES, DECODER_MEMORY_BYTES))
+        resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu))
+    except (ProcessLookupError, PermissionError, OSError):
+        pass  # already gone (the deadline still applies)
 
 
 def _last_lines(stderr: bytes, n: int = 2) -> str:

@@ -345,6 +345,45 @@ def test_metrics_count_requests_by_route_and_show_queue_depth(app, client, keys)
     assert "compliance_http_request_duration_seconds_bucket" in text
 
 
+def test_the_worker_never_decodes_uploads_in_process(app, client, keys, monkeypatch):
+    from fingerprints import audio
+
+    def refuse(*a, **kw):
+        raise AssertionError("an upload was decoded in the worker's process")
+
+    monkeypatch.setattr(audio, "_decode_soundfile", refuse)
+    _submit(client, keys["submitter"], [("x.wav", _wav(synth_piece(5, 4.0, sample_rate=SR)))])
+    job = ScanWorker(app).run_once()
+    assert job.state == "done", job.last_error
+
+
+def test_scan_stage_timings_and_queue_age_reach_the_metrics(app, client, keys, catalogue):
+    from compliance.jobs.metrics import SCAN_STAGE_SECONDS
+
+    def decoded() -> float:
+        return SCAN_STAGE_SECONDS.labels("decode")._sum.get()
+
+    crop = _wav(catalogue["song-1"][4 * SR : 16 * SR])
+    _submit(client, keys["submitter"], [("c.wav", crop)])
+    text = client.get("/metrics").text
+    age = next(line for line in text.splitlines()
+               if line.startswith("compliance_queue_oldest_age_seconds "))  # fmt: skip
+    assert float(age.split()[1]) >= 0.0
+    before = decoded()
+    job = ScanWorker(app).run_once()
+    assert job.state == "done"
+    timings = job.result["timings_s"]
+    assert {"decode", "catalogue_search", "detector.reupload", "detector.remix", "policy"} <= set(
+        timings
+    )
+    assert all(v >= 0.0 for v in timings.values())
+    assert decoded() > before
+    text = client.get("/metrics").text
+    assert 'compliance_scan_stage_seconds_count{stage="catalogue_search"}' in text
+    assert 'compliance_scans_total{outcome="decided"}' in text
+    assert "compliance_queue_oldest_age_seconds 0.0" in text  # nothing queued any more
+
+
 # ------------------------------------------------------------------ CLI
 def test_keys_cli_create_list_revoke(app, client):
     from click.testing import CliRunner

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -250,16 +251,17 @@ def test_too_long_is_capped_while_decoding(tmp_path, monkeypatch):
     path = tmp_path / "long.wav"
     write_wav(path, np.full(30 * 11025, 0.1, np.float32), 11025)
     seen = {}
-    real_run = subprocess.run
 
-    def spy(cmd, **kw):
-        proc = real_run(cmd, **kw)
-        if "-t" in cmd:
-            seen["t"] = float(cmd[cmd.index("-t") + 1])
-            seen["bytes"] = len(proc.stdout)
-        return proc
+    class Spy(subprocess.Popen):
+        def communicate(self, *a, **kw):
+            out, err = super().communicate(*a, **kw)
+            cmd = list(self.args)
+            if "-t" in cmd and out is not None:
+                seen["t"] = float(cmd[cmd.index("-t") + 1])
+                seen["bytes"] = len(out)
+            return out, err
 
-    monkeypatch.setattr(audio.subprocess, "run", spy)
+    monkeypatch.setattr(audio.subprocess, "Popen", Spy)
     with pytest.raises(AudioError) as err:
         decode(path, max_duration_s=10.0)
     assert err.value.code == "audio_too_long"
@@ -411,3 +413,18 @@ def test_soundfile_downmix_is_the_float32_channel_mean(tmp_path, channels, subty
     native = decode(path, sample_rate=44100, backend="soundfile").samples
     full, _ = sf.read(str(path), dtype="float32", always_2d=True)
     assert np.array_equal(native, full.mean(axis=1, dtype=np.float32))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prlimit is Linux only")
+def test_decoder_children_get_memory_and_cpu_limits():
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        audio._limit_child(child.pid, cpu_s=7.2)
+        limits = Path(f"/proc/{child.pid}/limits").read_text()
+    finally:
+        child.kill()
+        child.wait()
+    address = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+    cpu = next(line for line in limits.splitlines() if line.startswith("Max cpu time"))
+    assert str(audio.DECODER_MEMORY_BYTES) in address
+    assert cpu.split()[3] == "9"  # ceil(7.2) + 1 s

@@ -1,4 +1,6 @@
-"""Prometheus metrics at ``/metrics``: requests by route and status, latencies, queue depth.
+"""Prometheus metrics at ``/metrics``: requests by route and status, latencies, queue depth
+and the age of the oldest queued job; with an embedded worker also the worker's scan
+stage durations (:mod:`compliance.jobs.metrics`).
 
 Each app has its own registry (several apps in one process, as in the tests, do not
 collide). Routes are labelled by their template (``/v1/scans/{scan_id}``), and requests
@@ -42,6 +44,15 @@ class _QueueDepth(Collector):
         for state in (QUEUED, RUNNING, DONE, FAILED):
             g.add_metric([state], counts.get(state, 0))
         yield g
+        age = GaugeMetricFamily(
+            "compliance_queue_oldest_age_seconds", "Age of the oldest queued job (0: none)"
+        )
+        try:
+            age.add_metric([], self.core.queue.oldest_queued_age_s())
+        except Exception as exc:
+            log.warning("queue age unavailable: %s", exc)
+            return
+        yield age
 
 
 class Metrics:
@@ -92,4 +103,7 @@ def install_metrics(api: FastAPI, core) -> None:
 
     @api.get("/metrics", include_in_schema=False)
     def scrape() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        from compliance.jobs.metrics import WORKER_REGISTRY
+
+        body = generate_latest(metrics.registry) + generate_latest(WORKER_REGISTRY)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -275,6 +275,20 @@ class JobQueue:
         job = self.get(job_id)
         assert job is not None
         return job
+
+    def oldest_queued_age_s(self) -> float:
+        """Seconds since the oldest queued job was created (0.0 when none is queued)."""
+        from sqlalchemy import func
+
+        with self.store.session() as s:
+            oldest = s.execute(
+                select(func.min(JobRow.created_at)).where(JobRow.state == QUEUED)
+            ).scalar()
+        if oldest is None:
+            return 0.0
+        if oldest.tzinfo is None:  # SQLite hands back naive UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        return max(0.0, (utcnow() - oldest).total_seconds())
 
     def counts(self) -> dict[str, int]:
         """Jobs per state (for health and metrics)."""

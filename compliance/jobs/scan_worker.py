@@ -11,13 +11,12 @@ too short, too long...) -> ``failed`` at once, with the error-shaped result and
 ``last_error = "code: message"`` (a retry would fail the same way); anything else (a
 database hiccup, a bug) -> back to the queue with backoff, up to the job's attempts.
 
-Isolation still missing: uploads are untrusted, and the Scanner decodes them *in this
-process* with libsndfile (WAV/FLAC/OGG/AIFF/MP3 by their magic bytes; other formats go
-to an ffmpeg subprocess). A decoder exploit or a decompression bomb therefore runs with
-the worker's memory, database credentials and blob store. Not built yet: decoding in a
-short-lived subprocess (or pool) with rlimits on memory/CPU time, no network, a
-read-only view of the one blob, and a hard kill on timeout (the heartbeat cap only
-releases the lease; it does not stop a runaway decoder thread).
+Isolation: uploads are untrusted, so the worker decodes them only in an ffmpeg
+subprocess (restricted to local files and audio demuxers, address space and CPU time
+limited, killed at a deadline: :func:`fingerprints.audio.decode`), never in process
+with libsndfile as the command line does. Still open: the child runs as the worker's
+user with its file-system view (no seccomp or namespace sandbox); the heartbeat cap
+only releases the lease of a scan that hangs in Python code.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import time
 import uuid
 
 from compliance.domain import ReleaseMetadata
+from compliance.jobs.metrics import observe_scan
 from compliance.jobs.queue import Job, JobQueue, LeaseLost
 
 log = logging.getLogger("compliance.worker")
@@ -114,10 +114,12 @@ class ScanWorker:
             result = self._scan(job)
         except Exception as exc:
             beat.stop()
+            observe_scan({}, "internal_error")
             log.exception("job %s failed", job.id)
             error = f"internal_error: {type(exc).__name__}: {exc}"
             return self._settle(job, lambda: self.queue.fail(job.id, self.id, error))
         beat.stop()
+        observe_scan(result.timings_s, "decided" if result.ok else "content_error")
         if result.ok:
             return self._settle(job, lambda: self.queue.complete(job.id, self.id, result.to_json()))
         return self._settle(job, lambda: self.queue.fail(
@@ -145,7 +147,9 @@ class ScanWorker:
             return ScanResult(file=name, error_code="blob_not_found",
                               error_message=f"the stored upload {address} is missing")  # fmt: skip
         meta = ReleaseMetadata.from_mapping(payload.get("metadata") or {})
-        scanner = self.app.scanner()  # a fresh catalogue view: sees the latest ingest
+        # A fresh catalogue view (sees the latest ingest); uploads are untrusted: decoded
+        # only in a limited ffmpeg subprocess, never in this process.
+        scanner = self.app.scanner(decoder="ffmpeg")
         path = blobs.path(address)
         result = scanner.check(path, meta, file_name=name)
         if result.error_message:  # the blob's location is ours, not the client's business

@@ -20,10 +20,11 @@ from fingerprints.errors import CodedError
 
 MIN_UPLOAD_S = 1.0
 DECODER = "soundfile"
-"""Uploads are decoded in process (libsndfile) when they start like a container it
+"""The command line decodes in process (libsndfile) what starts like a container it
 reads, else by an ffmpeg subprocess: three times faster than ffmpeg for every file. The
-service worker (issue 3) should isolate decoding of untrusted uploads in a subprocess
-(``backend="ffmpeg"``) or a process pool."""
+service's scan worker decodes untrusted uploads with ``decoder="ffmpeg"`` only: a
+subprocess limited in memory and CPU time, killed at a deadline
+(:func:`fingerprints.audio.decode`)."""
 
 
 @dataclass
@@ -40,6 +41,9 @@ class ScanResult:
     scan_id: str | None = None
     duration_s: float | None = None
     elapsed_s: float = 0.0
+    timings_s: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per stage: ``decode``, ``catalogue_search``, ``detector.<name>``
+    (its own work, the shared search excluded), ``policy``."""
     #: What the landmark search considered and why each was kept or dropped (None when
     #: the scan did not get that far, or the catalogue cannot tell).
     candidates: list[Candidate] | None = None
@@ -67,6 +71,7 @@ class ScanResult:
             "scan_id": self.scan_id,
             "content_hash": self.content_hash,
             "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
+            "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
             **(
                 {"candidates": [c.to_dict() for c in self.candidates]}
                 if self.candidates is not None
@@ -88,6 +93,9 @@ class Scanner:
         Upload limits.
     record : bool
         Persist every decision in the store.
+    decoder : str
+        ``"soundfile"`` (in process for the common containers, else ffmpeg) or
+        ``"ffmpeg"`` (always a limited subprocess: for untrusted uploads).
     """
 
     def __init__(
@@ -100,6 +108,7 @@ class Scanner:
         max_duration_s: float = 1800.0,
         max_bytes: int = 1 << 30,
         record: bool = True,
+        decoder: str = DECODER,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
@@ -108,6 +117,7 @@ class Scanner:
         self.max_duration_s = max_duration_s
         self.max_bytes = max_bytes
         self.record = record
+        self.decoder = decoder
         self._cp_cache: dict[str, np.ndarray | None] = {}
 
     def _chromaprint_of(self, catalogue_id: str) -> np.ndarray | None:
@@ -137,14 +147,17 @@ class Scanner:
         started = time.perf_counter()
         result = ScanResult(file=str(path) if file_name is None else file_name)
         meta = metadata or ReleaseMetadata()
+        timings = result.timings_s
         try:
+            t0 = time.perf_counter()
             clip = decode(
                 path,
                 sample_rate=landmarks.SAMPLE_RATE,
                 max_duration_s=self.max_duration_s,
                 max_bytes=self.max_bytes,
-                backend=DECODER,
+                backend=self.decoder,
             )
+            timings["decode"] = time.perf_counter() - t0
             result.content_hash = content_hash(Path(path))
             result.duration_s = clip.duration_s
             if clip.duration_s < MIN_UPLOAD_S:
@@ -156,10 +169,14 @@ class Scanner:
 
             def search(samples: np.ndarray):
                 nonlocal considered
-                if hasattr(self.catalogue, "candidates"):
-                    considered = self.catalogue.candidates(samples)
-                    return [m for m, active in considered if active]
-                return self.catalogue.search(samples)
+                t0 = time.perf_counter()
+                try:
+                    if hasattr(self.catalogue, "candidates"):
+                        considered = self.catalogue.candidates(samples)
+                        return [m for m, active in considered if active]
+                    return self.catalogue.search(samples)
+                finally:
+                    timings["catalogue_search"] = time.perf_counter() - t0
 
             ctx = ScanContext(
                 file=str(path),
@@ -170,12 +187,18 @@ class Scanner:
                 chromaprint_of=self._chromaprint_of,
             )
             for det in self.detectors:
+                t0, searched = time.perf_counter(), timings.get("catalogue_search", 0.0)
                 result.evidence.extend(det.run(ctx))
                 result.detectors[det.name] = det.version
+                # the shared search runs inside the first detector that asks for it
+                own = time.perf_counter() - t0 - (timings.get("catalogue_search", 0.0) - searched)
+                timings[f"detector.{det.name}"] = own
             if considered is not None:
                 upload_s = clip.duration_s
                 result.candidates = [candidate(m, upload_s, active=a) for m, a in considered]
+            t0 = time.perf_counter()
             result.decision = self.policy.evaluate(result.evidence, meta)
+            timings["policy"] = time.perf_counter() - t0
         except (CodedError, OSError) as exc:
             result.error_code, result.error_message = error_parts(exc)
             if isinstance(exc, OSError):
