@@ -385,6 +385,27 @@ def search(
     matches = align(q, hits, top_k=top_k, **align_kwargs)
     if not verify_samples:
         return matches
+    return _presence_stage(
+        index, spec, q, hits, matches, verify_cells=verify_cells, verify_below=verify_below
+    )
+
+
+CONFIRM_FRAMES = 24
+"""A presence check confirms an aligned match when their offsets agree within this many
+frames (two vote bins); elsewhere it found another alignment of the same track."""
+
+
+def _presence_stage(
+    index,
+    spec: np.ndarray,
+    q: Triplets,
+    hits: Postings,
+    matches: list[LandmarkMatch],
+    *,
+    verify_cells: int,
+    verify_below: int,
+) -> list[LandmarkMatch]:
+    """The second stage of :func:`search`: presence checks of the weak hypotheses."""
     strong = frozenset(m.track for m in matches if m.inliers >= verify_below)
     upload_s = q.duration_s
     if any(m.track in strong and m.matched_s >= 0.9 * upload_s for m in matches):
@@ -406,12 +427,9 @@ def search(
             best[cell.track] = (pr, cell)
     out = []
     for m in matches:
-        # The check confirms the alignment only where the offsets agree (two vote bins,
-        # 24 frames);
-        # elsewhere it found another alignment of the same track, reported on its own.
         got = best.get(m.track)
         line = m.catalogue_start_s / FRAME_S - m.speed_ratio * m.query_start_s / FRAME_S
-        if got is not None and abs(got[0].offset_frames - line) <= 24:
+        if got is not None and abs(got[0].offset_frames - line) <= CONFIRM_FRAMES:
             m = replace(
                 m, presence_z=got[0].z,
                 presence_span_s=(got[0].query_start_s, got[0].query_end_s),
