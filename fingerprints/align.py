@@ -45,8 +45,8 @@ class LandmarkMatch:
         Upload pitch minus catalogue pitch, semitones.
     presence_z : float or None
         Robust z-score of the presence check (:mod:`fingerprints.presence`) at this
-        alignment, when it was run. A match found by that check alone has the vote
-        count of its cell as ``inliers`` and its best window as the span.
+        alignment, when it was run. A match found by that check alone has no aligned
+        anchors (``inliers`` 0) and the cell's time scale and pitch shift.
     presence_span_s : (float, float) or None
         Where the check found the catalogue's peaks present, upload seconds: under a
         loud bed it can cover more of a sample than the few aligned anchors do.
@@ -443,7 +443,7 @@ def _presence_stage(
         extra.append(
             LandmarkMatch(
                 track=track,
-                inliers=cell.votes,
+                inliers=0,  # no line fit: its hits are not aligned anchors
                 query_start_s=pr.query_start_s,
                 query_end_s=pr.query_end_s,
                 catalogue_start_s=max(0.0, c0),

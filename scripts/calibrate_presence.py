@@ -87,6 +87,10 @@ def main() -> None:
     held = [r for r in rows if r["kind"] == "negative" and half(r["id"]) == "held-out"]
     print(f"held-out negatives at strength >= 0.5: {sum(strength(r['neg']) >= 0.5 for r in held)}"
           f" of {len(held)}")  # fmt: skip
+    for r in held:  # name them, for a person to listen to
+        for m in r["neg"]:
+            if match_strength(CatalogueMatch("x", 0.0, m)) >= 0.5:
+                print(f"  {r['id']} ({r['sub']}): {ids[m.track]} {m}")
     for sub in ("sample_over", "sample_under"):
         xs = [r for r in rows if r["sub"] == sub]
         print(f"{sub}: {sum(strength(r['pos']) >= 0.5 for r in xs)} of {len(xs)} at >= 0.5")

@@ -142,3 +142,17 @@ def test_peaks_from_a_given_spectrogram_are_the_same():
     a, b = L.extract_peaks(x), L.extract_peaks(x, spec=L.log_spectrogram(x))
     np.testing.assert_array_equal(a.t, b.t)
     np.testing.assert_array_equal(a.p, b.p)
+
+
+def test_peak_sets_equal_separate_extractions_and_the_catalogue_keeps_the_dense_one():
+    x = synth_piece(6, 10.0, sample_rate=SR)
+    sparse, dense = L.extract_peak_sets(x, (24.0, 48.0))
+    for got, pps in ((sparse, 24.0), (dense, 48.0)):
+        ref = L.extract_peaks(x, peaks_per_second=pps)
+        np.testing.assert_array_equal(got.t, ref.t)
+        np.testing.assert_array_equal(got.p, ref.p)
+    fp = L.fingerprint(x)
+    ref = L.hash_triplets(L.extract_peaks(x), fan_out=4)
+    np.testing.assert_array_equal(fp.hashes, ref.hashes)
+    np.testing.assert_array_equal(fp.times, ref.times)
+    assert len(fp.peaks) == len(dense) > len(sparse)

@@ -31,9 +31,10 @@ ANCHOR_WIDTH = 2.0
 MIN_COVERAGE = 2.0 / 3.0
 """Share of the upload the matched span must cover to be a re-upload (else: remix): the
 catalogue recording makes up most of the upload, two thirds or more."""
-PRESENCE_MIDPOINT = 13.7
+PRESENCE_MIDPOINT = 11.4
 """Presence z-score at which strength is 0.5: three widths above the largest chance
-presence on the calibration half of the development corpus negatives (10.7)."""
+presence on the calibration half of the development corpus negatives (8.4;
+``scripts/calibrate_presence.py``)."""
 PRESENCE_WIDTH = 1.0
 """Logistic width, z units."""
 REPORT_MIN_STRENGTH = 0.02
@@ -61,11 +62,8 @@ def strength_from_presence(
 
 
 def match_strength(m: CatalogueMatch) -> float:
-    """Strength of a catalogue match: the stronger of its alignment and presence check.
-
-    Presence-only matches (cells too thin for a line fit) carry the cell's vote count
-    as ``inliers``, which stays far below the anchor midpoint.
-    """
+    """Strength of a catalogue match: the stronger of its alignment and presence check
+    (a match found by the presence check alone has no aligned anchors)."""
     return max(strength_from_inliers(m.match.inliers), strength_from_presence(m.match.presence_z))
 
 
