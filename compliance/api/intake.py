@@ -167,11 +167,18 @@ def _view(ref: ReleaseFileRow, job: JobRow, release, policy) -> dict[str, Any]:
 
 
 def get_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
-    with store.session() as s:
-        ref = s.get(ReleaseFileRow, scan_id)
-        if ref is None:
-            return None
-        return _view(ref, s.get(JobRow, ref.job_id), s.get(ReleaseRow, ref.release_id), policy)
+    """The view of one scan (one query, one round trip: :meth:`Store.reader`)."""
+    with store.reader() as s:
+        row = s.execute(
+            select(ReleaseFileRow, JobRow, ReleaseRow)
+            .join(JobRow, JobRow.id == ReleaseFileRow.job_id)
+            .outerjoin(ReleaseRow, ReleaseRow.id == ReleaseFileRow.release_id)
+            .where(ReleaseFileRow.id == scan_id)
+        ).first()
+    if row is None:
+        return None
+    ref, job, release = row
+    return _view(ref, job, release, policy)
 
 
 _KIND_OF = {"kept_reupload": "reupload", "kept_remix": "remix"}
@@ -229,16 +236,19 @@ def explain_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
 
 
 def get_release(store, release_id: str, policy=None) -> dict[str, Any] | None:
-    with store.session() as s:
-        rel = s.get(ReleaseRow, release_id)
-        if rel is None:
-            return None
-        refs = s.scalars(
-            select(ReleaseFileRow)
-            .where(ReleaseFileRow.release_id == release_id)
+    """A release with the view of each of its scans (one query)."""
+    with store.reader() as s:
+        rows = s.execute(
+            select(ReleaseRow, ReleaseFileRow, JobRow)
+            .outerjoin(ReleaseFileRow, ReleaseFileRow.release_id == ReleaseRow.id)
+            .outerjoin(JobRow, JobRow.id == ReleaseFileRow.job_id)
+            .where(ReleaseRow.id == release_id)
             .order_by(ReleaseFileRow.position)
         ).all()
-        scans = [_view(r, s.get(JobRow, r.job_id), rel, policy) for r in refs]
+    if not rows:
+        return None
+    rel = rows[0][0]
+    scans = [_view(ref, job, rel, policy) for _rel, ref, job in rows if ref is not None]
     return {
         "release_id": rel.id,
         "created_at": rel.created_at.isoformat(),
