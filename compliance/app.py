@@ -32,7 +32,7 @@ class App:
 
         self.settings.ensure_dirs()
         try:
-            store = Store(self.settings.database_url)
+            store = Store(self.settings.database_url, pool_size=self.settings.db_pool_size)
             store.migrate()
         except SQLAlchemyError as exc:
             raise ConfigError(
@@ -41,6 +41,13 @@ class App:
                 code="database_unavailable",
             ) from None
         return store
+
+    @cached_property
+    def key_cache(self):
+        """API key verifications reused for ``settings.key_cache_s`` (the API's auth)."""
+        from compliance.api.keycache import KeyCache
+
+        return KeyCache(self.store, ttl_s=self.settings.key_cache_s)
 
     @cached_property
     def policy(self):

@@ -327,6 +327,20 @@ def _workers(app, kinds, *, lease_s: float = 60.0, poll_s: float = 1.0) -> list:
     return out
 
 
+def _lower_priority(increment: int) -> None:
+    """Make this process ``increment`` nicer (``os.nice``): scans are batch work, the API
+    process's latency is what matters when they share cores. 0 leaves it unchanged."""
+    import logging
+    import os
+
+    if increment <= 0:
+        return
+    try:
+        os.nice(increment)
+    except (AttributeError, OSError) as exc:  # no os.nice (Windows), or not permitted
+        logging.getLogger("compliance.worker").warning("cannot lower priority: %s", exc)
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="Process at most one job (the first kind), then exit.")
 @click.option("--lease-s", default=60.0, show_default=True, help="Scan job lease length, seconds.")
@@ -339,13 +353,21 @@ def _workers(app, kinds, *, lease_s: float = 60.0, poll_s: float = 1.0) -> list:
     "--metrics-port", type=int, default=None,
     help="Serve this worker's Prometheus metrics (scan stage durations) on this port.",
 )  # fmt: skip
-def worker(once: bool, lease_s: float, poll_s: float, kinds: str, metrics_port: int | None) -> None:
+@click.option(
+    "--nice", "nice", default=10, show_default=True, type=click.IntRange(0, 19),
+    help="Lower this process's CPU priority by this much (os.nice; 0: unchanged), so that "
+    "scans sharing cores with the API do not slow its answers.",
+)  # fmt: skip
+def worker(
+    once: bool, lease_s: float, poll_s: float, kinds: str, metrics_port: int | None, nice: int
+) -> None:
     """Run jobs from the queue until interrupted (Ctrl-C / SIGTERM): scans and webhook
-    deliveries, each kind in a thread of its own."""
+    deliveries, each kind in a thread of its own, at a lower CPU priority (--nice)."""
     import signal
     import threading
 
     _logging()
+    _lower_priority(nice)
     app = _app()
     workers = _workers(app, _parse_kinds(kinds), lease_s=lease_s, poll_s=poll_s)
     if metrics_port is not None:
@@ -377,12 +399,21 @@ def worker(once: bool, lease_s: float, poll_s: float, kinds: str, metrics_port: 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--embedded-worker", is_flag=True, help="Also run scan and webhook worker threads.")
+@click.option(
+    "--workers", "processes", default=1, show_default=True, type=click.IntRange(1, 64),
+    help="API processes (uvicorn workers) sharing the port; each builds its own app from "
+    "the environment. Scans are never run in them (see --embedded-worker).",
+)  # fmt: skip
+@click.option(
+    "--embedded-worker", is_flag=True,
+    help="Also run scan and webhook worker threads (in this process; with --workers N "
+    "it only supervises the API processes).",
+)  # fmt: skip
 @click.option(
     "--demo-key", is_flag=True,
     help="Create an admin API key named 'demo' and print it with the URLs (make run).",
 )  # fmt: skip
-def serve(host: str, port: int, embedded_worker: bool, demo_key: bool) -> None:
+def serve(host: str, port: int, processes: int, embedded_worker: bool, demo_key: bool) -> None:
     """Serve the HTTP API (uvicorn)."""
     import threading
 
@@ -418,7 +449,13 @@ def serve(host: str, port: int, embedded_worker: bool, demo_key: bool) -> None:
         for th in threads:
             th.start()
     try:
-        uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+        if processes == 1:
+            uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+        else:  # spawned processes: each imports the factory and reads the same environment
+            uvicorn.run(
+                "compliance.api:create_app_from_env", factory=True, workers=processes,
+                host=host, port=port, log_level="info",
+            )  # fmt: skip
     finally:
         stop.set()
         for th in threads:

@@ -56,6 +56,20 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration in seconds that may be 0 (off)."""
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name}={raw!r} must be 0 or a positive finite number")
+    return value
+
+
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     raw = _raw(env, name)
     return (Path(raw) if raw is not None else default).expanduser().resolve()
@@ -139,6 +153,14 @@ class Settings:
         Requests per API key and period in seconds, enforced by each API process, for
         keys without a rate of their own (``COMPLIANCE_RATE_LIMIT`` as ``10/s``,
         ``600/min``, ``1000/h`` or ``off``; default ``50/s``).
+    key_cache_s : float
+        How long an API process reuses a successful API key verification, so that a
+        revoked key is refused within this bound (``COMPLIANCE_KEY_CACHE_S``, default 5;
+        0: every request reads the key; see :mod:`compliance.api.keycache`).
+    db_pool_size : int
+        Database connections each process keeps open (PostgreSQL; ``COMPLIANCE_DB_POOL_SIZE``,
+        default 20); the API's thread pool has as many threads, so no request waits for
+        a connection. Several API processes (``serve --workers N``) hold N times as many.
     """
 
     home: Path
@@ -149,6 +171,8 @@ class Settings:
     max_duration_s: float = 1800.0
     workers: int = 1
     rate_limit: tuple[int, float] | None = (50, 1.0)
+    key_cache_s: float = 5.0
+    db_pool_size: int = 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -178,6 +202,8 @@ class Settings:
             max_duration_s=_float(env, f"{PREFIX}MAX_DURATION_S", 1800.0),
             workers=_int(env, f"{PREFIX}WORKERS", 1),
             rate_limit=_rate(env, f"{PREFIX}RATE_LIMIT", (50, 1.0)),
+            key_cache_s=_seconds(env, f"{PREFIX}KEY_CACHE_S", 5.0),
+            db_pool_size=_int(env, f"{PREFIX}DB_POOL_SIZE", 20),
         )
 
     def ensure_dirs(self) -> None:

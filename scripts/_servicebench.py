@@ -3,7 +3,9 @@
 A temporary COMPLIANCE_HOME, a database (a fresh PostgreSQL schema by default, dropped
 afterwards; or SQLite in the home), a small synthetic catalogue ingested and an API key
 created through the CLI, ``compliance serve`` (no embedded worker) on a free port, and
-``compliance worker`` subprocesses started and killed on demand. Everything runs in
+``compliance worker`` subprocesses started and killed on demand (at the worker's default
+``--nice 10`` unless told otherwise). The per-key rate limit is off
+(``COMPLIANCE_RATE_LIMIT=off`` unless set): all the load comes with one key. Everything runs in
 subprocesses of this one; :meth:`Service.close` stops them all.
 """
 
@@ -79,6 +81,9 @@ class Service:
         self.schema = None
         self.env = dict(os.environ)
         self.env["COMPLIANCE_HOME"] = str(self.home)
+        # One key sends all the load: the per-key limit (default 50/s) would answer
+        # most of it 429 and measure the limiter, not the service.
+        self.env.setdefault("COMPLIANCE_RATE_LIMIT", "off")
         self.env["PYTHONPATH"] = os.pathsep.join(
             [str(ROOT), *([self.env["PYTHONPATH"]] if self.env.get("PYTHONPATH") else [])]
         )
@@ -134,8 +139,8 @@ class Service:
         self.procs.append(p)
         return p
 
-    def start_server(self, timeout_s: float = 60) -> None:
-        self.server = self._spawn("server", "serve", "--port", str(self.port))
+    def start_server(self, *extra: str, timeout_s: float = 60) -> None:
+        self.server = self._spawn("server", "serve", "--port", str(self.port), *extra)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.server.poll() is not None:

@@ -58,11 +58,12 @@ def _baseline(svc: Service, *, seeds: list[int], seconds: float) -> dict:
 
 
 def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], clients: int,
-           seconds: float, deadline: float, carried: list[dict] = ()) -> dict:  # fmt: skip
+           seconds: float, deadline: float, carried: list[dict] = (),
+           worker_args: tuple[str, ...] = ()) -> dict:  # fmt: skip
     audio = [(f"r{s}.wav", wav_bytes(s, seconds), False) for s in seeds]
     audio += [(f"dup{i}.wav", data, True) for i, data in enumerate(dups)]
     for _ in range(workers):
-        svc.start_worker()
+        svc.start_worker(*worker_args)
     lock = threading.Lock()
     sub_lat: list[float] = []
     read_lat: list[float] = []
@@ -179,7 +180,8 @@ def one_run(args) -> dict:
     deadline = t_start + args.timeout
     svc = Service(db=args.db)
     try:
-        svc.start_server()
+        svc.start_server("--workers", str(args.server_workers))
+        worker_args = () if args.worker_nice is None else ("--nice", str(args.worker_nice))
         half = args.releases // 2
         n_dup = args.duplicates // 2
         base = 50_000
@@ -199,7 +201,7 @@ def one_run(args) -> dict:
                     for j in range(n_dup if i == 0 else args.duplicates - n_dup)]  # fmt: skip
             rounds.append(_round(svc, workers=workers, seeds=seeds, dups=dups,
                                  clients=args.clients, seconds=args.seconds,
-                                 deadline=deadline,
+                                 deadline=deadline, worker_args=worker_args,
                                  carried=baseline["scans"] if i == 0 else []))  # fmt: skip
         rounds[0]["errors"] += baseline["errors"]
         checks = _checks(svc, rounds)
@@ -251,9 +253,16 @@ def main() -> int:
         help="of which sent first by one client with no worker (service time)",
     )
     ap.add_argument("--db", choices=("pg", "sqlite"), default="pg")
+    ap.add_argument("--server-workers", type=int, default=1,
+                    help="API processes (compliance serve --workers)")  # fmt: skip
+    ap.add_argument("--worker-nice", type=int, default=None,
+                    help="compliance worker --nice (default: the worker's own, 10)")  # fmt: skip
     ap.add_argument("--runs", type=int, default=1, help="fresh runs; medians are printed")
     ap.add_argument("--timeout", type=float, default=900, help="hard timeout per run, s")
     args = ap.parse_args()
+    print(f"config: {args.db}, {args.releases} releases of {args.seconds:g} s audio, "
+          f"{args.clients} clients, serve --workers {args.server_workers}, worker --nice "
+          f"{'10 (default)' if args.worker_nice is None else args.worker_nice}")  # fmt: skip
     results, ok = [], True
     for i in range(args.runs):
         try:

@@ -9,6 +9,8 @@ Every error is ``{"error": {"code", "message"}}`` (see :mod:`compliance.api.erro
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from compliance.app import App
@@ -23,10 +25,21 @@ def create_app(app: App) -> FastAPI:
     from compliance.api.routes import health, v1
     from compliance.api.webhook_routes import hooks
 
+    @asynccontextmanager
+    async def lifespan(_api: FastAPI):
+        # As many threads for the sync routes (and upload parsing) as the store pools
+        # connections: a request thread never waits for a connection, and no more
+        # threads contend for the GIL than can do database work at once.
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = app.settings.db_pool_size
+        yield
+
     api = FastAPI(
         title="release-compliance-checker",
         version="0.1.0",
         description="Submit releases for compliance scans; poll the scans for decisions.",
+        lifespan=lifespan,
     )
     api.state.core = app
     # Always a limiter: keys may have their own rate even when the default is off.
@@ -42,4 +55,16 @@ def create_app(app: App) -> FastAPI:
     return api
 
 
-__all__ = ["create_app"]
+def create_app_from_env() -> FastAPI:
+    """The application of one API process of ``compliance serve --workers N`` (a uvicorn
+    factory): its own :class:`App` from the ``COMPLIANCE_*`` environment, database and
+    policy opened before the first request (the parent already migrated the schema)."""
+    from compliance.settings import Settings
+
+    app = App(Settings.from_env())
+    app.store  # noqa: B018
+    app.policy  # noqa: B018
+    return create_app(app)
+
+
+__all__ = ["create_app", "create_app_from_env"]

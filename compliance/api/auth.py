@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 
 from compliance.api.errors import ApiError
-from compliance.api.keys import ApiKey, KeyStore
+from compliance.api.keys import ApiKey
 from compliance.settings import parse_rate
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -32,7 +33,7 @@ def key_rate(key: ApiKey, default: tuple[int, float] | None) -> tuple[int, float
 def require(scope: str):
     """A dependency that returns the caller's :class:`ApiKey` if it holds ``scope``."""
 
-    def dependency(request: Request) -> ApiKey:
+    async def dependency(request: Request) -> ApiKey:  # async: no thread hop on a cache hit
         header = request.headers.get("authorization")
         if not header:
             raise ApiError(
@@ -44,7 +45,12 @@ def require(scope: str):
                 401, "auth_invalid", "the Authorization header must be 'Bearer <key>'",
                 headers=_CHALLENGE,
             )  # fmt: skip
-        key = KeyStore(request.app.state.core.store).verify(token.strip())
+        token = token.strip()
+        core = request.app.state.core
+        cache = core.__dict__.get("key_cache")  # built by the first verification
+        key = cache.cached(token) if cache is not None else None  # verified seconds ago
+        if key is None:  # a database read (and maybe opening the store): in a thread
+            key = await run_in_threadpool(lambda: core.key_cache.verify(token))
         if key is None:
             raise ApiError(401, "auth_invalid", "unknown or revoked API key", headers=_CHALLENGE)
         limiter = getattr(request.app.state, "limiter", None)

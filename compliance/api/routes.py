@@ -66,7 +66,9 @@ async def submit_release(request: Request, key: Annotated[ApiKey, Depends(requir
     NewReleaseMessage that lists the files). Every file is stored, then the release and
     one scan per file are recorded in one transaction; 202 with the scan ids to poll."""
     core = _core(request)
-    policy = await run_in_threadpool(lambda: core.policy)
+    policy = core.__dict__.get("policy")  # loaded at start-up by ``serve``
+    if policy is None:  # not yet: loading reads a file, off the event loop
+        policy = await run_in_threadpool(lambda: core.policy)
     ern = ErnIntake()
     upload = await read_upload(
         request, core.blobs, max_file_bytes=core.settings.max_file_bytes,

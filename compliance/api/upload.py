@@ -34,6 +34,8 @@ from compliance.storage.blobs import BlobWriter, LocalBlobStore
 MAX_METADATA_BYTES = 1 << 20
 MAX_HEADER_BYTES = 16 << 10
 MAX_NAME_CHARS = 255
+#: Body bytes gathered before they are parsed (and written to blobs) in a worker thread.
+PARSE_BATCH = 1 << 20
 
 
 @dataclass
@@ -257,19 +259,32 @@ async def read_upload(
         raise ApiError(400, "request_invalid", "multipart body without a boundary")
     parts = _Parts(blobs, max_file_bytes, max_files, check_metadata, text_parts, hook)
     parser = MultipartParser(boundary, parts.callbacks())
+
+    def finish(tail: bytes) -> None:  # the last bytes, the end checks, the hook's finish
+        if tail:
+            parser.write(tail)
+        parser.finalize()
+        if parts._kind is not None:
+            raise ApiError(400, "request_invalid", "the multipart body ended inside a part")
+        if not parts.upload.files:
+            raise ApiError(400, "files_missing", "no 'files' part: send at least one audio file")
+        if hook is not None:
+            hook.finish(parts.upload, blobs)
+
+    # The body arrives in chunks of up to 64 KiB; they are handed to a worker thread in
+    # batches of PARSE_BATCH bytes (one thread hop per batch, not per chunk: under load
+    # each hop waits for the event loop and a thread), and the last batch is parsed
+    # together with the end of the upload, so a small upload takes one hop.
+    pending = bytearray()
     try:
         async for chunk in request.stream():
-            if chunk:
-                await anyio.to_thread.run_sync(parser.write, chunk)
-        await anyio.to_thread.run_sync(parser.finalize)
+            pending += chunk
+            if len(pending) >= PARSE_BATCH:
+                data, pending = bytes(pending), bytearray()
+                await anyio.to_thread.run_sync(parser.write, data)
+        await anyio.to_thread.run_sync(finish, bytes(pending))
     except FormParserError as exc:
         raise ApiError(400, "request_invalid", f"malformed multipart body: {exc}") from None
     finally:
         parts.abort()
-    if parts._kind is not None:
-        raise ApiError(400, "request_invalid", "the multipart body ended inside a part")
-    if not parts.upload.files:
-        raise ApiError(400, "files_missing", "no 'files' part: send at least one audio file")
-    if hook is not None:
-        await anyio.to_thread.run_sync(hook.finish, parts.upload, blobs)
     return parts.upload

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from compliance.errors import ComplianceError
@@ -45,13 +45,22 @@ class Job:
     updated_at: datetime
 
 
-def _new_row(kind: str, payload: dict[str, Any], dedup_key: str | None, max_attempts: int):
+def _new_values(
+    kind: str, payload: dict[str, Any], dedup_key: str | None, max_attempts: int
+) -> dict[str, Any]:
     now = utcnow()
-    return JobRow(
-        id=str(uuid.uuid4()), kind=kind, payload=payload, dedup_key=dedup_key,
-        state=QUEUED, attempts=0, max_attempts=max_attempts, available_at=now,
-        created_at=now, updated_at=now,
-    )  # fmt: skip
+    return {
+        "id": str(uuid.uuid4()), "kind": kind, "payload": payload, "dedup_key": dedup_key,
+        "state": QUEUED, "attempts": 0, "max_attempts": max_attempts, "available_at": now,
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
+
+
+def _new_row(kind: str, payload: dict[str, Any], dedup_key: str | None, max_attempts: int):
+    return JobRow(**_new_values(kind, payload, dedup_key, max_attempts))
+
+
+_JOBS = JobRow.__table__
 
 
 def _job(row: JobRow) -> Job:
@@ -131,14 +140,15 @@ class JobQueue:
         A concurrent transaction adding the same ``dedup_key`` makes the caller's commit
         fail with ``IntegrityError``: retry the whole transaction, it then finds the job.
         """
-        if dedup_key is not None:
-            found = s.scalars(select(JobRow.id).where(JobRow.dedup_key == dedup_key)).first()
+        s.flush()  # what the caller added goes first, as an ORM autoflush would do
+        conn = s.connection()  # plain SQL statements: the ORM's unit of work costs more
+        if dedup_key is not None:  # CPU than the rest of a submission's transaction
+            found = conn.execute(select(_JOBS.c.id).where(_JOBS.c.dedup_key == dedup_key)).scalar()
             if found is not None:
                 return found, False
-        row = _new_row(kind, payload, dedup_key, max_attempts)
-        s.add(row)
-        s.flush()
-        return row.id, True
+        values = _new_values(kind, payload, dedup_key, max_attempts)
+        conn.execute(insert(_JOBS), values)
+        return values["id"], True
 
     @staticmethod
     def requeue_in(s, job_id: str) -> bool:
