@@ -225,6 +225,8 @@ class Cell:
         Median pitch shift of the cell's hits, semitones.
     offset_frames : float
         Median ``t_c - scale * t_q`` of the cell's hits, frames.
+    query_frame : float
+        Median upload frame of the cell's hits (where to look).
     """
 
     track: int
@@ -232,6 +234,7 @@ class Cell:
     scale: float
     pitch_shift: float
     offset_frames: float
+    query_frame: float = 0.0
 
 
 def vote_cells(
@@ -272,7 +275,10 @@ def vote_cells(
         if key in seen:
             continue
         seen.add(key)
-        out.append(Cell(t, int(v.counts[u]), s, float(np.median(v.pitch[members])), off))
+        out.append(
+            Cell(t, int(v.counts[u]), s, float(np.median(v.pitch[members])), off,
+                 float(np.median(v.tq[members])))
+        )  # fmt: skip
         if len(out) >= top:
             break
     return out
@@ -390,6 +396,8 @@ def search(
     )
 
 
+REGION_S = 30.0
+"""A cell is verified on the upload within this many seconds of its hits."""
 CONFIRM_FRAMES = 24
 """A presence check confirms an aligned match when their offsets agree within this many
 frames (two vote bins); elsewhere it found another alignment of the same track."""
@@ -414,15 +422,21 @@ def _presence_stage(
     if not cells:
         return matches
     contrast = presence.contrast_map(spec)
+    reach = round(REGION_S / FRAME_S)
     best: dict[int, tuple[presence.Presence, Cell]] = {}
     for cell in cells:
         peaks = index.track_peaks(cell.track)
         if peaks is None:
             continue
+        # Only the upload around the cell's hits: the cost stays bounded in long uploads.
+        r0 = max(0, int(cell.query_frame) - reach)
         pr = presence.verify(
-            contrast, peaks[0], peaks[1], scale=cell.scale, pitch_shift=cell.pitch_shift,
-            offset_frames=cell.offset_frames,
+            contrast[r0 : int(cell.query_frame) + reach], peaks[0], peaks[1],
+            scale=cell.scale, pitch_shift=cell.pitch_shift,
+            offset_frames=cell.offset_frames + cell.scale * r0,
         )  # fmt: skip
+        if pr is not None:
+            pr = presence.shifted(pr, r0, cell.scale)
         if pr is not None and (cell.track not in best or pr.z > best[cell.track][0].z):
             best[cell.track] = (pr, cell)
     out = []

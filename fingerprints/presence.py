@@ -167,6 +167,17 @@ def verify(
     )
 
 
+def shifted(pr: Presence, frames: int, scale: float) -> Presence:
+    """``pr`` checked on a region of the upload that starts ``frames`` into it (with the
+    offset ``offset + scale * frames``), in whole-upload terms."""
+    return Presence(
+        z=pr.z,
+        offset_frames=pr.offset_frames - scale * frames,
+        query_start_s=pr.query_start_s + frames * FRAME_S,
+        query_end_s=pr.query_end_s + frames * FRAME_S,
+    )
+
+
 def _extent(
     csum: np.ndarray,
     ccount: np.ndarray,

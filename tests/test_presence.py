@@ -156,3 +156,17 @@ def test_peak_sets_equal_separate_extractions_and_the_catalogue_keeps_the_dense_
     np.testing.assert_array_equal(fp.hashes, ref.hashes)
     np.testing.assert_array_equal(fp.times, ref.times)
     assert len(fp.peaks) == len(dense) > len(sparse)
+
+
+def test_a_region_of_the_upload_gives_the_same_answer_in_upload_terms(mixes):
+    song, _, _, under = mixes
+    pk = L.extract_peaks(song)
+    c = _contrast(under)
+    off = (12.0 - 10.0) / L.FRAME_S
+    whole = P.verify(c, pk.t, pk.p, scale=1.0, pitch_shift=0.0, offset_frames=off)
+    r0 = 200
+    part = P.verify(c[r0:], pk.t, pk.p, scale=1.0, pitch_shift=0.0, offset_frames=off + r0)
+    part = P.shifted(part, r0, 1.0)
+    assert part.offset_frames == pytest.approx(whole.offset_frames)
+    assert part.query_start_s == pytest.approx(whole.query_start_s, abs=1.0)
+    assert part.z == pytest.approx(whole.z, rel=0.25)
