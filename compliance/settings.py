@@ -43,7 +43,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, *, zero_ok: bool = False) -> float:
+    """A positive finite number (or 0 too, with ``zero_ok``: a duration that may be off)."""
     raw = _raw(env, name)
     if raw is None:
         return default
@@ -51,22 +52,9 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be a positive finite number")
-    return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    """A duration in seconds that may be 0 (off)."""
-    raw = _raw(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{name}={raw!r} must be 0 or a positive finite number")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        allowed = "0 or a positive finite number" if zero_ok else "a positive finite number"
+        raise ConfigError(f"{name}={raw!r} must be {allowed}")
     return value
 
 
@@ -202,7 +190,7 @@ class Settings:
             max_duration_s=_float(env, f"{PREFIX}MAX_DURATION_S", 1800.0),
             workers=_int(env, f"{PREFIX}WORKERS", 1),
             rate_limit=_rate(env, f"{PREFIX}RATE_LIMIT", (50, 1.0)),
-            key_cache_s=_seconds(env, f"{PREFIX}KEY_CACHE_S", 5.0),
+            key_cache_s=_float(env, f"{PREFIX}KEY_CACHE_S", 5.0, zero_ok=True),
             db_pool_size=_int(env, f"{PREFIX}DB_POOL_SIZE", 20),
         )
 
