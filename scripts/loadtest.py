@@ -59,7 +59,7 @@ def _baseline(svc: Service, *, seeds: list[int], seconds: float) -> dict:
 
 def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], clients: int,
            seconds: float, deadline: float, carried: list[dict] = (),
-           worker_args: tuple[str, ...] = ()) -> dict:  # fmt: skip
+           worker_args: tuple[str, ...] = (), pace_s: float = 0.0) -> dict:  # fmt: skip
     audio = [(f"r{s}.wav", wav_bytes(s, seconds), False) for s in seeds]
     audio += [(f"dup{i}.wav", data, True) for i, data in enumerate(dups)]
     for _ in range(workers):
@@ -75,6 +75,8 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
         t = time.perf_counter()
         status, body = svc.submit(name, data, {"title": name, "artist": "bench"})
         ms = (time.perf_counter() - t) * 1000
+        if pace_s > 0:  # an open-ish loop: each client sends at most one per pace_s
+            time.sleep(max(0.0, pace_s - ms / 1000))
         with lock:
             sub_lat.append(ms)
             if status != 202:
@@ -202,6 +204,7 @@ def one_run(args) -> dict:
             rounds.append(_round(svc, workers=workers, seeds=seeds, dups=dups,
                                  clients=args.clients, seconds=args.seconds,
                                  deadline=deadline, worker_args=worker_args,
+                                 pace_s=args.pace_s,
                                  carried=baseline["scans"] if i == 0 else []))  # fmt: skip
         rounds[0]["errors"] += baseline["errors"]
         checks = _checks(svc, rounds)
@@ -245,6 +248,11 @@ def main() -> int:
     ap.add_argument("--releases", type=int, default=200, help="releases in all (both rounds)")
     ap.add_argument("--duplicates", type=int, default=10, help="of which re-submitted audio")
     ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument(
+        "--pace-s", type=float, default=0.0,
+        help="each client submits at most once per this many seconds (0: back to back, "
+        "the saturation test); 0.5 with 20 clients offers 40 submissions per second",
+    )  # fmt: skip
     ap.add_argument("--seconds", type=float, default=4.0, help="audio length per release")
     ap.add_argument(
         "--baseline",
