@@ -170,3 +170,12 @@ def test_a_region_of_the_upload_gives_the_same_answer_in_upload_terms(mixes):
     assert part.offset_frames == pytest.approx(whole.offset_frames)
     assert part.query_start_s == pytest.approx(whole.query_start_s, abs=1.0)
     assert part.z == pytest.approx(whole.z, rel=0.25)
+
+
+def test_merge_with_a_segment_without_peaks_keeps_the_others():
+    a = {"a": L.fingerprint(synth_piece(1, 6.0, sample_rate=SR))}
+    old = L.fingerprint(synth_piece(2, 6.0, sample_rate=SR))
+    b = {"b": L.Triplets(old.hashes, old.times, old.pitches, old.spans, old.n_frames)}
+    merged = Segment.merge([Segment.build(b), Segment.build(a)])
+    assert merged.track_peaks(0)[0].size == 0  # the format-3 track: nothing to check
+    np.testing.assert_array_equal(merged.track_peaks(1)[0], a["a"].peaks.t)

@@ -191,15 +191,27 @@ class Segment:
         cat = {k: np.concatenate([np.asarray(getattr(seg, k)) for seg in segments])
                for k in ("times", "pitches", "spans")}  # fmt: skip
         peaks = None
-        if segments and all(seg.peaks is not None for seg in segments):
-            bases = np.cumsum([0] + [int(seg.peaks[2][-1]) for seg in segments[:-1]])
+        if any(seg.peaks is not None for seg in segments):
+            # Tracks of segments without peaks (format 3) get none: the presence check
+            # skips them, and the others keep theirs.
+            cols = [
+                seg.peaks
+                if seg.peaks is not None
+                else (
+                    np.empty(0, np.uint32),
+                    np.empty(0, np.uint16),
+                    np.zeros(len(seg.track_ids) + 1, np.int64),
+                )
+                for seg in segments
+            ]
+            bases = np.cumsum([0] + [int(c[2][-1]) for c in cols[:-1]])
             peaks = (
-                np.concatenate([np.asarray(seg.peaks[0]) for seg in segments]),
-                np.concatenate([np.asarray(seg.peaks[1]) for seg in segments]),
+                np.concatenate([np.asarray(c[0], np.uint32) for c in cols]),
+                np.concatenate([np.asarray(c[1], np.uint16) for c in cols]),
                 np.concatenate(
                     [np.zeros(1, np.int64)]
-                    + [np.asarray(seg.peaks[2][1:], np.int64) + b
-                       for seg, b in zip(segments, bases, strict=True)]
+                    + [np.asarray(c[2][1:], np.int64) + b
+                       for c, b in zip(cols, bases, strict=True)]
                 ),
             )  # fmt: skip
         return cls(
