@@ -167,18 +167,45 @@ def _load_metadata(path: Path | None):
         raise click.UsageError(f"[metadata_invalid] {path}: {exc}") from exc
 
 
+def _load_ern(path: Path):
+    """Release metadata from a DDEX ERN message (errors: one line with the ERN code)."""
+    from compliance.intake import ern_to_release_metadata, parse_ern
+    from compliance.intake.ern import ErnError
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise click.UsageError(f"[ern_unreadable] {path}: {exc}") from exc
+    try:
+        msg = parse_ern(data)
+    except ErnError as exc:
+        raise click.UsageError(f"[{exc.code}] {path}: {exc}") from exc
+    for w in msg.warnings:
+        _err(f"warning: {path}: [{w.code}] {w.message}")
+    return ern_to_release_metadata(msg)
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per file.")
 @click.option(
     "--metadata", type=click.Path(path_type=Path), help="JSON file of declared release metadata."
 )
+@click.option(
+    "--ern", type=click.Path(path_type=Path),
+    help="DDEX ERN 4.1-4.3.2 message declaring the release (instead of --metadata).",
+)  # fmt: skip
 @click.option("--no-record", is_flag=True, help="Do not store the decisions.")
-def check(files: tuple[Path, ...], as_json: bool, metadata: Path | None, no_record: bool) -> None:
+def check(
+    files: tuple[Path, ...], as_json: bool, metadata: Path | None, ern: Path | None,
+    no_record: bool,
+) -> None:  # fmt: skip
     """Check uploads against the catalogue and print a decision with evidence per file."""
     from compliance.report import print_table
 
-    meta = _load_metadata(metadata)
+    if metadata is not None and ern is not None:
+        raise click.UsageError("[metadata_conflict] give --metadata or --ern, not both")
+    meta = _load_ern(ern) if ern is not None else _load_metadata(metadata)
     app = _app()
     try:
         scanner = app.scanner(record=not no_record)

@@ -223,3 +223,40 @@ def test_same_flow_on_postgresql(tmp_path):
         with admin.begin() as c:
             c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_check_takes_release_metadata_from_a_ddex_ern_message(world, tmp_path):
+    from compliance.intake import ern_to_release_metadata, parse_ern
+    from compliance.settings import Settings
+    from compliance.storage import Store
+    from tests.test_ern import _sample
+
+    data = _sample("ern43-simple-audio-single.xml")
+    ern = tmp_path / "release.xml"
+    ern.write_bytes(data)
+    r, out, files = _check(world, "copy.mp3", extra=["--ern", str(ern)])
+    assert r.exit_code == 0, r.output
+    got = out[files[0]]
+    assert got["decision"] == "block"  # an ERN declares no catalogue licence
+    s = Settings.from_env({"COMPLIANCE_HOME": world["env"]["COMPLIANCE_HOME"]})
+    store = Store(s.database_url)
+    try:
+        record = store.get_scan(got["scan_id"])
+    finally:
+        store.close()
+    assert record.release_metadata["title"] == ern_to_release_metadata(parse_ern(data)).title
+    assert record.release_metadata["title"]
+
+
+def test_check_refuses_a_hostile_ern_with_its_code(world, tmp_path):
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_text(
+        '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+        '<ern:NewReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43">&b;'
+        "</ern:NewReleaseMessage>"
+    )
+    r = CliRunner().invoke(
+        main, ["check", "--ern", str(bomb), str(world["up"] / "copy.mp3")], env=world["env"]
+    )
+    assert r.exit_code == 2
+    assert "ern_forbidden_construct" in r.output
