@@ -70,6 +70,18 @@ class App:
 
         return JobQueue(self.store, on_finish=scan_job_finished)
 
+    def ingest(self, items, *, added_by: str = "cli", batch_size: int = 64, progress=None):
+        """Ingest catalogue files under this app's settings (limits, index folder);
+        see :func:`compliance.pipeline.ingest.ingest`."""
+        from compliance.pipeline.ingest import ingest
+
+        return ingest(
+            items, store=self.store, index_dir=self.settings.index_dir,
+            max_duration_s=self.settings.max_duration_s,
+            max_bytes=self.settings.max_file_bytes, added_by=added_by,
+            batch_size=batch_size, progress=progress,
+        )  # fmt: skip
+
     def catalogue(self):
         """The read view of the catalogue index, reflecting the latest ingest.
 

@@ -64,7 +64,7 @@ def catalogue() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def catalogue_add(paths: tuple[Path, ...], manifest: Path | None, batch_size: int, quiet: bool):
     """Ingest audio files or folders (ids from the manifest, else the file name stem)."""
-    from compliance.pipeline.ingest import expand_paths, ingest, read_manifest
+    from compliance.pipeline.ingest import expand_paths, read_manifest
 
     if not paths and manifest is None:
         raise click.UsageError("give PATH... and/or --manifest CSV")
@@ -96,15 +96,7 @@ def catalogue_add(paths: tuple[Path, ...], manifest: Path | None, batch_size: in
 
         progress = bar
     with progress:
-        report = ingest(
-            items,
-            store=app.store,
-            index_dir=app.settings.index_dir,
-            max_duration_s=app.settings.max_duration_s,
-            max_bytes=app.settings.max_file_bytes,
-            batch_size=batch_size,
-            progress=on_item,
-        )
+        report = app.ingest(items, batch_size=batch_size, progress=on_item)
     for path, code, msg in report.skipped:
         _err(f"skipped {path}: [{code}] {msg}")
     for path, code, msg in report.failed:

@@ -95,17 +95,15 @@ def run_demo(app, workdir: Path) -> int:
     """Build, ingest, check, print. Returns the process exit code."""
     from rich.console import Console
 
-    from compliance.pipeline.ingest import IngestItem, ingest
+    from compliance.pipeline.ingest import IngestItem
     from compliance.report import print_table
 
     console = Console()
     console.print(f"[bold]demo[/]: state in {app.settings.home}, audio in {workdir}")
     cat_paths, uploads = build_demo_audio(workdir)
-    report = ingest(
+    report = app.ingest(
         [IngestItem(p, p.stem, title=f"Demo piece {p.stem[-2:]}", artist="Demo Artist")
          for p in cat_paths],
-        store=app.store, index_dir=app.settings.index_dir,
-        max_duration_s=app.settings.max_duration_s, max_bytes=app.settings.max_file_bytes,
         added_by="demo",
     )  # fmt: skip
     console.print(

@@ -101,7 +101,7 @@ def parse_manifest(raw: bytes | None, files: list[StoredFile]) -> dict[str, dict
 
 
 def _ingest(core, files: list[StoredFile], manifest: dict[str, dict], added_by: str) -> dict:
-    from compliance.pipeline.ingest import IngestItem, ingest
+    from compliance.pipeline.ingest import IngestItem
 
     items: list[IngestItem] = []
     for f in files:
@@ -111,15 +111,10 @@ def _ingest(core, files: list[StoredFile], manifest: dict[str, dict], added_by: 
                                 entry.get("artist")))  # fmt: skip
     outcomes: list[tuple[IngestItem, str]] = []
     with _INGEST_LOCK:
-        report = ingest(
-            items,
-            store=core.store,
-            index_dir=core.settings.index_dir,
-            max_duration_s=core.settings.max_duration_s,
-            max_bytes=core.settings.max_file_bytes,
-            added_by=added_by,
+        report = core.ingest(
+            items, added_by=added_by,
             progress=lambda item, outcome: outcomes.append((item, outcome)),
-        )
+        )  # fmt: skip
     by_item = {id(it): n for n, it in enumerate(items)}
     results: list[dict[str, Any]] = [{} for _ in items]
     skipped, failed = iter(report.skipped), iter(report.failed)
