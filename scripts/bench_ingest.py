@@ -179,49 +179,35 @@ def run_parts(files: list[Path]) -> dict[str, float]:
     return dict(cpu)
 
 
+def _cli_cpu(home: str, *args: str) -> float:
+    """CPU seconds (user + system) of ``python -m compliance ARGS`` in ``home``."""
+    env = dict(os.environ, COMPLIANCE_HOME=home)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(
+        [sys.executable, "-m", "compliance", *args],
+        env=env,
+        cwd=home,  # not the repository: PYTHONPATH decides which code runs
+        check=True,
+        capture_output=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def run_cli(files: list[Path]) -> float:
-    """CPU seconds (user + system) of ``python -m compliance catalogue add --manifest``."""
+    """CPU seconds of ``python -m compliance catalogue add --manifest``."""
     with tempfile.TemporaryDirectory(prefix="bench_cli_") as home:
         man = Path(home) / "catalogue.csv"
         man.write_text(
             "path,id\n" + "".join(f"{f.resolve()},c{i:05d}\n" for i, f in enumerate(files))
         )
-        env = dict(os.environ, COMPLIANCE_HOME=home)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "compliance",
-                "catalogue",
-                "add",
-                "--manifest",
-                str(man),
-                "--quiet",
-            ],
-            env=env,
-            cwd=home,  # not the repository: PYTHONPATH decides which code runs
-            check=True,
-            capture_output=True,
-        )
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return _cli_cpu(home, "catalogue", "add", "--manifest", str(man), "--quiet")
 
 
 def run_startup() -> float:
     """CPU seconds of ``python -m compliance catalogue list`` on an empty store."""
     with tempfile.TemporaryDirectory(prefix="bench_start_") as home:
-        env = dict(os.environ, COMPLIANCE_HOME=home)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run(
-            [sys.executable, "-m", "compliance", "catalogue", "list"],
-            env=env,
-            cwd=home,  # not the repository: PYTHONPATH decides which code runs
-            check=True,
-            capture_output=True,
-        )
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return _cli_cpu(home, "catalogue", "list")
 
 
 def main() -> None:
