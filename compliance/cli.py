@@ -346,20 +346,6 @@ def _workers(app, kinds, *, lease_s: float = 60.0, poll_s: float = 1.0) -> list:
     return out
 
 
-def _lower_priority(increment: int) -> None:
-    """Make this process ``increment`` nicer (``os.nice``): scans are batch work, the API
-    process's latency is what matters when they share cores. 0 leaves it unchanged."""
-    import logging
-    import os
-
-    if increment <= 0:
-        return
-    try:
-        os.nice(increment)
-    except (AttributeError, OSError) as exc:  # no os.nice (Windows), or not permitted
-        logging.getLogger("compliance.worker").warning("cannot lower priority: %s", exc)
-
-
 @main.command()
 @click.option("--once", is_flag=True, help="Process at most one job (the first kind), then exit.")
 @click.option("--lease-s", default=60.0, show_default=True, help="Scan job lease length, seconds.")
@@ -374,8 +360,9 @@ def _lower_priority(increment: int) -> None:
 )  # fmt: skip
 @click.option(
     "--nice", "nice", default=10, show_default=True, type=click.IntRange(0, 19),
-    help="Lower this process's CPU priority by this much (os.nice; 0: unchanged), so that "
-    "scans sharing cores with the API do not slow its answers.",
+    help="Lower this process's CPU priority by this much (os.nice, and its autogroup's when "
+    "it leads its own session; 0: unchanged), so that scans sharing cores with the API do "
+    "not slow its answers.",
 )  # fmt: skip
 def worker(
     once: bool, lease_s: float, poll_s: float, kinds: str, metrics_port: int | None, nice: int
@@ -385,8 +372,10 @@ def worker(
     import signal
     import threading
 
+    from compliance.jobs.priority import lower_priority
+
     _logging()
-    _lower_priority(nice)
+    lower_priority(nice)
     app = _app()
     workers = _workers(app, _parse_kinds(kinds), lease_s=lease_s, poll_s=poll_s)
     if metrics_port is not None:

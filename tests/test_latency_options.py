@@ -146,6 +146,9 @@ def test_an_idle_connection_killed_by_the_server_is_replaced(monkeypatch):
 
 # ------------------------------------------------------------------ worker --nice
 def test_worker_nice_lowers_the_priority(tmp_path, monkeypatch):
+    from compliance.jobs import priority
+
+    monkeypatch.setattr(priority, "_leads_session", lambda: False)  # never the test's group
     calls = []
     monkeypatch.setattr(os, "nice", lambda n: calls.append(n) or n)
     env = {"COMPLIANCE_HOME": str(tmp_path / "h")}
@@ -163,6 +166,7 @@ def test_worker_nice_that_is_refused_is_a_warning(tmp_path, monkeypatch):
         raise PermissionError("not allowed")
 
     monkeypatch.setattr(os, "nice", refuse)
+    monkeypatch.setattr("compliance.jobs.priority._leads_session", lambda: False)
     r = CliRunner().invoke(main, ["worker", "--once"], env={"COMPLIANCE_HOME": str(tmp_path)})
     assert r.exit_code == 0 and "no job" in r.output
 
@@ -233,3 +237,40 @@ def test_serve_with_several_api_processes(tmp_path):
             os.killpg(proc.pid, 9)
             proc.wait(timeout=10)
         log.close()
+
+
+# ------------------------------------------------------------------ worker autogroup
+def test_a_session_leader_also_lowers_its_autogroup(tmp_path, monkeypatch):
+    from compliance.jobs import priority
+
+    monkeypatch.setattr(os, "nice", lambda n: n)
+    group = tmp_path / "autogroup"
+    group.write_text("/autogroup-85 nice 2\n")
+    monkeypatch.setattr(priority, "_leads_session", lambda: True)
+    assert priority.lower_priority(10, autogroup=group) == ["nice", "autogroup"]
+    assert group.read_text() == "12"
+    group.write_text("/autogroup-85 nice 15\n")
+    priority.lower_priority(10, autogroup=group)
+    assert group.read_text() == "19"  # the largest nice value
+    group.write_text("garbage")
+    assert priority.lower_priority(3, autogroup=group) == ["nice"]  # a warning, no error
+    assert priority.lower_priority(0, autogroup=group) == []
+    monkeypatch.setattr(priority, "_leads_session", lambda: False)
+    group.write_text("/autogroup-85 nice 0\n")
+    assert priority.lower_priority(10, autogroup=group) == ["nice"]
+    assert group.read_text() == "/autogroup-85 nice 0\n"  # shared session: left alone
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroup scheduling")
+def test_a_worker_in_its_own_session_gets_a_nicer_autogroup():
+    code = (
+        "from compliance.jobs.priority import lower_priority; import os;"
+        "print(lower_priority(7)); print(os.nice(0)); print(open('/proc/self/autogroup').read())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        start_new_session=True, timeout=60,
+    ).stdout.split("\n")  # fmt: skip
+    assert out[0] == "['nice', 'autogroup']"
+    assert int(out[1]) >= 7
+    assert out[2].split()[-1] == "7"  # a new session's autogroup starts at 0
