@@ -458,7 +458,7 @@ def serve(host: str, port: int, processes: int, embedded_worker: bool, demo_key:
             th.start()
     try:
         if processes == 1:
-            uvicorn.run(create_app(app), host=host, port=port, log_level="info")
+            uvicorn.run(create_app(app, freeze_gc=True), host=host, port=port, log_level="info")
         else:  # spawned processes: each imports the factory and reads the same environment
             uvicorn.run(
                 "compliance.api:create_app_from_env", factory=True, workers=processes,

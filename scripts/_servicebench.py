@@ -12,6 +12,7 @@ subprocesses of this one; :meth:`Service.close` stops them all.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -49,6 +51,13 @@ def wav_bytes(seed: int, seconds: float) -> bytes:
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if values else float("nan")
+
+
+def _json_or_raw(raw: bytes):
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return {"raw": raw[:200].decode(errors="replace")}
 
 
 def free_port() -> int:
@@ -107,6 +116,10 @@ class Service:
         self.key = self._key()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        #: One persistent connection per client thread (HTTP keep-alive, as an intake
+        #: pipeline's HTTP session does); False: a new connection for every request.
+        self.keep_alive = True
+        self._conns = threading.local()
 
     # ---------------------------------------------------------------- CLI set-up
     def cli(self, *args: str, timeout: float = 300) -> str:
@@ -180,19 +193,37 @@ class Service:
         self, method: str, path: str, body: bytes | None = None,
         content_type: str | None = None, timeout: float = 30,
     ) -> tuple[int, dict]:  # fmt: skip
-        req = urllib.request.Request(self.base + path, data=body, method=method)
-        req.add_header("Authorization", f"Bearer {self.key}")
+        headers = {"Authorization": f"Bearer {self.key}"}
         if content_type:
-            req.add_header("Content-Type", content_type)
+            headers["Content-Type"] = content_type
+        if not self.keep_alive:
+            return self._request_once(method, path, body, headers, timeout)
+        for attempt in (0, 1):  # a kept connection the server closed: once more, anew
+            conn = getattr(self._conns, "conn", None)
+            if conn is None:
+                conn = self._conns.conn = http.client.HTTPConnection(
+                    "127.0.0.1", self.port, timeout=timeout
+                )
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                r = conn.getresponse()
+                raw = r.read()
+            except (http.client.HTTPException, ConnectionError):
+                conn.close()
+                self._conns.conn = None
+                if attempt:
+                    raise
+                continue
+            return r.status, _json_or_raw(raw)
+        raise AssertionError("unreachable")
+
+    def _request_once(self, method, path, body, headers, timeout) -> tuple[int, dict]:
+        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw)
-            except ValueError:
-                return exc.code, {"raw": raw[:200].decode(errors="replace")}
+            return exc.code, _json_or_raw(exc.read())
 
     def submit(self, name: str, data: bytes, metadata: dict | None = None):
         body, ctype = multipart([(name, data)], metadata)

@@ -274,3 +274,31 @@ def test_a_worker_in_its_own_session_gets_a_nicer_autogroup():
     assert out[0] == "['nice', 'autogroup']"
     assert int(out[1]) >= 7
     assert out[2].split()[-1] == "7"  # a new session's autogroup starts at 0
+
+
+# ------------------------------------------------------------------ gc freeze, gc pauses
+def test_serve_freezes_the_start_up_heap_and_reports_gc_pauses(tmp_path):
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from compliance.api import create_app
+    from compliance.app import App
+
+    app = App(Settings.from_env({"COMPLIANCE_HOME": str(tmp_path / "h")}))
+    assert gc.get_freeze_count() == 0
+    try:
+        with TestClient(create_app(app, freeze_gc=True)) as c:
+            assert gc.get_freeze_count() > 0  # the start-up heap is out of the collector's way
+            gc.collect()
+            text = c.get("/metrics").text
+        pauses = [
+            line for line in text.splitlines()
+            if line.startswith('compliance_gc_pause_seconds_count{generation="2"}')
+        ]  # fmt: skip
+        assert pauses and float(pauses[0].rsplit(" ", 1)[1]) >= 1
+    finally:
+        gc.unfreeze()
+        app.store.close()
+    with TestClient(create_app(App(Settings.from_env({"COMPLIANCE_HOME": str(tmp_path / "g")})))):
+        assert gc.get_freeze_count() == 0  # only `serve` asks for it

@@ -16,8 +16,15 @@ from fastapi import FastAPI
 from compliance.app import App
 
 
-def create_app(app: App) -> FastAPI:
-    """The FastAPI application serving ``app`` (its store, blobs, policy, catalogue)."""
+def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
+    """The FastAPI application serving ``app`` (its store, blobs, policy, catalogue).
+
+    With ``freeze_gc`` (``compliance serve``), everything alive when start-up ends is
+    moved out of the garbage collector's reach (``gc.freeze``): a full collection then
+    scans only what requests made since, not the start-up heap of the libraries, the
+    policy and the index. Measured under load: a full collection over that heap stopped
+    the API process for 77 ms, and every status read in flight waited for it.
+    """
     from compliance.api.catalogue import router as catalogue
     from compliance.api.errors import install_error_handlers
     from compliance.api.metrics import install_metrics
@@ -33,6 +40,11 @@ def create_app(app: App) -> FastAPI:
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = app.settings.db_pool_size
+        if freeze_gc:
+            import gc
+
+            gc.collect()
+            gc.freeze()
         yield
 
     api = FastAPI(
@@ -64,7 +76,7 @@ def create_app_from_env() -> FastAPI:
     app = App(Settings.from_env())
     app.store  # noqa: B018
     app.policy  # noqa: B018
-    return create_app(app)
+    return create_app(app, freeze_gc=True)
 
 
 __all__ = ["create_app", "create_app_from_env"]

@@ -11,7 +11,9 @@ internal network (it tells request rates and queue sizes, no content).
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 import time
 
 from fastapi import FastAPI, Response
@@ -28,6 +30,34 @@ from prometheus_client.registry import Collector
 from compliance.jobs import DONE, FAILED, QUEUED, RUNNING
 
 log = logging.getLogger("compliance.api")
+
+
+GC_REGISTRY = CollectorRegistry()
+"""Process-wide: the garbage collector's pauses (one per process, whatever the apps)."""
+_GC_PAUSE = Histogram(
+    "compliance_gc_pause_seconds", "Garbage collector pauses of this process", ["generation"],
+    registry=GC_REGISTRY, buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)  # fmt: skip
+_gc_lock = threading.Lock()
+_gc_started: list[float] = []
+
+
+def _on_gc(phase: str, info: dict) -> None:
+    if phase == "start":
+        _gc_started[:] = [time.perf_counter()]
+    elif _gc_started:
+        _GC_PAUSE.labels(str(info.get("generation", "?"))).observe(
+            time.perf_counter() - _gc_started[0]
+        )
+
+
+def watch_gc() -> None:
+    """Record every collection's pause in :data:`GC_REGISTRY` (idempotent). A collection
+    stops every thread of the process: a full one over a large heap is a latency spike
+    of every request in flight (the reason ``serve`` freezes its start-up heap)."""
+    with _gc_lock:
+        if _on_gc not in gc.callbacks:
+            gc.callbacks.append(_on_gc)
 
 
 class _QueueDepth(Collector):
@@ -65,7 +95,7 @@ class Metrics:
         self.latency = Histogram(
             "compliance_http_request_duration_seconds", "HTTP request latency",
             ["method", "route"], registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            buckets=(0.005, 0.01, 0.02, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )  # fmt: skip
         self.registry.register(_QueueDepth(core))
 
@@ -98,6 +128,7 @@ class MetricsMiddleware:
 
 
 def install_metrics(api: FastAPI, core) -> None:
+    watch_gc()
     metrics = Metrics(core)
     api.add_middleware(MetricsMiddleware, metrics=metrics)
 
@@ -105,5 +136,8 @@ def install_metrics(api: FastAPI, core) -> None:
     def scrape() -> Response:
         from compliance.jobs.metrics import WORKER_REGISTRY
 
-        body = generate_latest(metrics.registry) + generate_latest(WORKER_REGISTRY)
+        body = (
+            generate_latest(metrics.registry) + generate_latest(WORKER_REGISTRY)
+            + generate_latest(GC_REGISTRY)
+        )  # fmt: skip
         return Response(body, media_type=CONTENT_TYPE_LATEST)
