@@ -234,10 +234,7 @@ def transposition(query: np.ndarray, catalogue: np.ndarray) -> int:
 
 def _state_space(b: np.ndarray, m: int = EMBED_BLOCKS) -> np.ndarray:
     n = b.shape[1] - m + 1
-    if n < 1:
-        e = b.T.copy()
-    else:
-        e = np.concatenate([b[:, k : k + n] for k in range(m)], axis=0).T
+    e = b.T.copy() if n < 1 else np.concatenate([b[:, k : k + n] for k in range(m)], axis=0).T
     return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-9)
 
 

@@ -398,11 +398,14 @@ triplets' peaks, so the check sums twice the evidence (on the development corpus
 largest chance z-score fell and true samples scored higher: docs/benchmarks.md)."""
 
 
-def fingerprint(samples: np.ndarray, *, fan_out: int = 4) -> Triplets:
+def fingerprint(
+    samples: np.ndarray, *, fan_out: int = 4, spec: np.ndarray | None = None
+) -> Triplets:
     """Catalogue-side triplets of a clip at :data:`SAMPLE_RATE` Hz, with the denser
-    peaks of the presence check (one peak search for both)."""
+    peaks of the presence check (one peak search for both). ``spec`` is
+    ``log_spectrogram(samples)`` when the caller already has it (the same triplets)."""
     hashed, kept = extract_peak_sets(
-        samples, (CATALOGUE_PEAKS_PER_SECOND, PRESENCE_PEAKS_PER_SECOND)
+        samples, (CATALOGUE_PEAKS_PER_SECOND, PRESENCE_PEAKS_PER_SECOND), spec=spec
     )
     return replace(hash_triplets(hashed, fan_out=fan_out), peaks=kept)
 

@@ -68,3 +68,52 @@ def best_lag_correlation(x: np.ndarray, y: np.ndarray, *, max_lag: int) -> tuple
         if c > best[0]:
             best = (c, lag)
     return best
+
+
+def song(
+    seed: int,
+    seconds: float,
+    *,
+    transpose: int = 0,
+    tempo: float = 1.0,
+    harmonics: int = 4,
+    arpeggio: bool = False,
+    sample_rate: int = 11025,
+) -> np.ndarray:
+    """A seeded composition (chord progression and melody) as one arrangement: the same
+    ``seed`` with another ``transpose`` (semitones), ``tempo`` (x faster), timbre
+    (``harmonics``) or accompaniment (``arpeggio``: chord notes one after another, the
+    melody an octave higher) is a cover of it. Mono float32, peak 0.9."""
+    rng = np.random.default_rng(seed)
+    sr = sample_rate
+    n = round(seconds * sr)
+    out = np.zeros(n, np.float32)
+    beat = 60.0 / rng.uniform(80, 130) / tempo
+    root = 48 + int(rng.integers(0, 12)) + transpose
+    chords = [(0, 4, 7), (5, 9, 12), (7, 11, 14), (9, 12, 16), (2, 5, 9), (4, 7, 11)]
+    prog = rng.integers(0, len(chords), size=16)
+    melody = rng.choice([0, 2, 4, 5, 7, 9, 11, 12], size=64)
+
+    def hz(midi: float) -> float:
+        return 440.0 * 2.0 ** ((midi - 69) / 12.0)
+
+    t, k = 0.0, 0
+    while t < seconds:
+        a = round(t * sr)
+        m = min(n - a, round(2 * beat * sr))
+        if m <= 0:
+            break
+        for j, iv in enumerate(chords[prog[k % len(prog)]]):
+            d = round(j * 0.5 * beat * sr) if arpeggio else 0
+            if m - d > 0:
+                tone = _tone(hz(root + iv), m - d, sr, harmonics=harmonics, decay_s=1.5)
+                out[a + d : a + m] += 0.25 * tone
+        for half in range(2):
+            b = a + round(half * beat * sr)
+            mm = min(n - b, round(beat * sr))
+            if mm > 0:
+                note = root + 12 * (2 if arpeggio else 1) + melody[(2 * k + half) % len(melody)]
+                out[b : b + mm] += 0.3 * _tone(hz(note), mm, sr, harmonics=harmonics, decay_s=0.6)
+        t += 2 * beat
+        k += 1
+    return (0.9 * out / max(1e-9, float(np.abs(out).max()))).astype(np.float32)

@@ -10,6 +10,7 @@ from compliance.pipeline.ingest import IngestItem, expand_paths, ingest, read_ma
 from compliance.storage import Store
 from compliance.storage.index_files import CatalogueIndex
 from compliance.synth import synth_piece
+from fingerprints import cover
 from fingerprints import landmarks as L
 from fingerprints.audio import write_wav
 
@@ -38,11 +39,11 @@ def test_interrupted_ingest_keeps_complete_batches_and_rerun_finishes(tmp_path, 
     real = store.ingest_catalogue
     calls = {"n": 0}
 
-    def flaky(tracks, *, segment):
+    def flaky(tracks, *, segment, extra_segments=()):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # the process is stopped mid-ingest
-        return real(tracks, segment=segment)
+        return real(tracks, segment=segment, extra_segments=extra_segments)
 
     store.ingest_catalogue = flaky
     with pytest.raises(KeyboardInterrupt):
@@ -51,7 +52,9 @@ def test_interrupted_ingest_keeps_complete_batches_and_rerun_finishes(tmp_path, 
     assert sorted(t.id for t in store.list_tracks()) == ["t0", "t1"]
     # the segment of the failed batch was removed; only live segments remain on disk
     live = {s.name for s in store.list_segments(L.SIGNAL_NAME, L.SIGNAL_VERSION)}
-    assert {p.name for p in index_dir.iterdir()} == live
+    covers = {s.name for s in store.list_segments(cover.SIGNAL_NAME, cover.SIGNAL_VERSION)}
+    assert len(covers) == 1  # the cover segment of the batch that committed
+    assert {p.name for p in index_dir.iterdir()} == live | covers
     assert len(CatalogueIndex(store, index_dir)) == 2
 
     report = _run(store, index_dir, items)
@@ -60,7 +63,10 @@ def test_interrupted_ingest_keeps_complete_batches_and_rerun_finishes(tmp_path, 
     assert len(CatalogueIndex(store, index_dir)) == 5
     # the batches were compacted into one live segment; no other folder is left
     live = [s.name for s in store.list_segments(L.SIGNAL_NAME, L.SIGNAL_VERSION)]
-    assert len(live) == 1 and [p.name for p in index_dir.iterdir()] == live
+    covers = {s.name for s in store.list_segments(cover.SIGNAL_NAME, cover.SIGNAL_VERSION)}
+    assert len(live) == 1 and len(covers) == 3  # one per batch: not compacted
+    assert {p.name for p in index_dir.iterdir()} == set(live) | covers
+    assert len(CatalogueIndex(store, index_dir).covers) == 5
 
 
 def test_unreadable_and_duplicate_ids_are_reported_and_the_rest_goes_on(tmp_path, files):

@@ -1,9 +1,17 @@
 """Detectors: each turns what a scan computed into typed Evidence. None of them decides."""
 
 from compliance.detectors.base import Detector, ScanContext
+from compliance.detectors.cover import CoverDetector
 from compliance.detectors.remix import RemixDetector
 from compliance.detectors.reupload import ReuploadDetector
 
-DEFAULT_DETECTORS: tuple[type[Detector], ...] = (ReuploadDetector, RemixDetector)
+DEFAULT_DETECTORS: tuple[type[Detector], ...] = (ReuploadDetector, RemixDetector, CoverDetector)
 
-__all__ = ["DEFAULT_DETECTORS", "Detector", "RemixDetector", "ReuploadDetector", "ScanContext"]
+__all__ = [
+    "DEFAULT_DETECTORS",
+    "CoverDetector",
+    "Detector",
+    "RemixDetector",
+    "ReuploadDetector",
+    "ScanContext",
+]

@@ -41,6 +41,10 @@ class ScanContext:
         ``search(samples) -> list[CatalogueMatch]``: the catalogue landmark search.
     chromaprint_of : callable
         ``chromaprint_of(catalogue_id) -> ndarray | None``: stored catalogue Chromaprint.
+    cover_search : callable, optional
+        ``cover_search(ChromaSequence) -> list[CoverMatch]``: the catalogue cover search
+        (:meth:`compliance.storage.index_files.CatalogueIndex.cover_search`); none: no
+        cover index.
     """
 
     file: str
@@ -49,11 +53,19 @@ class ScanContext:
     metadata: ReleaseMetadata
     search: Callable[[np.ndarray], list[CatalogueMatch]]
     chromaprint_of: Callable[[str], np.ndarray | None]
+    cover_search: Callable[..., list] | None = None
 
     @cached_property
     def catalogue_matches(self) -> list[CatalogueMatch]:
         """Aligned landmark matches against the active catalogue, best first."""
         return self.search(self.clip.samples)
+
+    @cached_property
+    def chroma(self):
+        """The upload's :class:`fingerprints.cover.ChromaSequence`."""
+        from fingerprints import cover, landmarks
+
+        return cover.chroma_sequence(landmarks.log_spectrogram(self.clip.samples))
 
     @cached_property
     def chromaprint(self) -> np.ndarray:

@@ -41,7 +41,8 @@ REPORT_MIN_STRENGTH = 0.02
 """Weaker candidates are not reported at all."""
 
 
-def _logistic(x: float, midpoint: float, width: float) -> float:
+def logistic(x: float, midpoint: float, width: float) -> float:
+    """``1 / (1 + exp(-(x - midpoint) / width))``, clamped against overflow."""
     z = (float(x) - midpoint) / width
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
@@ -51,14 +52,14 @@ def strength_from_inliers(
 ) -> float:
     """Logistic strength in 0..1 of an alignment with ``inliers`` upload anchors (the
     span is judged by the policy's ``min_matched_s``, not here)."""
-    return _logistic(inliers, midpoint, width)
+    return logistic(inliers, midpoint, width)
 
 
 def strength_from_presence(
     z: float | None, *, midpoint: float = PRESENCE_MIDPOINT, width: float = PRESENCE_WIDTH
 ) -> float:
     """Logistic strength in 0..1 of a presence z-score (0 when the check did not run)."""
-    return 0.0 if z is None else _logistic(z, midpoint, width)
+    return 0.0 if z is None else logistic(z, midpoint, width)
 
 
 def match_strength(m: CatalogueMatch) -> float:

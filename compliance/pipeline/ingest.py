@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compliance.errors import CatalogueError, error_parts
-from compliance.storage.index_files import collect_garbage, write_segment
-from fingerprints import chromaprint, landmarks
+from compliance.storage.index_files import collect_garbage, write_cover_segment, write_segment
+from fingerprints import chromaprint, cover, landmarks
 from fingerprints.audio import content_hash, decode
 from fingerprints.errors import CodedError
 
@@ -100,6 +100,7 @@ class _Pending:
     duration_s: float
     landmarks: landmarks.Triplets
     chromaprint: bytes
+    cover: cover.ChromaSequence
 
 
 def ingest(
@@ -147,6 +148,7 @@ def ingest(
         if not batch:
             return
         seg = write_segment(index_dir, {p.item.catalogue_id: p.landmarks for p in batch})
+        cseg = write_cover_segment(index_dir, {p.item.catalogue_id: p.cover for p in batch})
         tracks = [
             CatalogueTrackIn(
                 id=p.item.catalogue_id,
@@ -166,10 +168,18 @@ def ingest(
             track_ids=[t.id for t in tracks],
             n_hashes=seg.n_postings,
         )
+        cover_segment = SegmentIn(
+            name=cseg.name,
+            signal=cover.SIGNAL_NAME,
+            signal_version=cover.SIGNAL_VERSION,
+            track_ids=[t.id for t in tracks],
+            n_hashes=len(cseg.vectors),
+        )
         try:
-            store.ingest_catalogue(tracks, segment=segment)
+            store.ingest_catalogue(tracks, segment=segment, extra_segments=[cover_segment])
         except BaseException:
             shutil.rmtree(Path(index_dir) / seg.name, ignore_errors=True)
+            shutil.rmtree(Path(index_dir) / cseg.name, ignore_errors=True)
             raise
         for p in batch:
             store.put_signal(
@@ -212,7 +222,10 @@ def ingest(
                 raise CatalogueError(
                     f"{item.path}: only {clip.duration_s:.2f} s of audio", code="audio_too_short"
                 )
-            fp = landmarks.fingerprint(clip.samples)
+            spec = landmarks.log_spectrogram(clip.samples)
+            fp = landmarks.fingerprint(clip.samples, spec=spec)
+            chroma = cover.chroma_sequence(spec)
+            del spec
             cp = chromaprint.fingerprint(clip)
         except CodedError as exc:
             report.failed.append((str(item.path), *error_parts(exc)))
@@ -220,7 +233,7 @@ def ingest(
             continue
         seen_ids.add(item.catalogue_id)
         seen_hashes.add(h)
-        batch.append(_Pending(item, h, clip.duration_s, fp, cp.astype("<u4").tobytes()))
+        batch.append(_Pending(item, h, clip.duration_s, fp, cp.astype("<u4").tobytes(), chroma))
         note(item, "added")
         if len(batch) >= batch_size:
             flush()

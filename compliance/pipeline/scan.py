@@ -185,6 +185,7 @@ class Scanner:
                 metadata=meta,
                 search=search,
                 chromaprint_of=self._chromaprint_of,
+                cover_search=getattr(self.catalogue, "cover_search", None),
             )
             for det in self.detectors:
                 t0, searched = time.perf_counter(), timings.get("catalogue_search", 0.0)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from compliance.detectors.base import CatalogueMatch
-from fingerprints import landmarks
+from fingerprints import cover, landmarks
 from fingerprints.align import search
 from fingerprints.index.landmark_index import LandmarkIndex, Segment
 
@@ -39,6 +39,26 @@ class CatalogueIndex:
         self.index = LandmarkIndex.open(self.index_dir, names)
         self.active = store.active_track_ids()
         self._durations = self.index.durations_s
+        self._cover_names = [
+            s.name for s in store.list_segments(cover.SIGNAL_NAME, cover.SIGNAL_VERSION)
+        ]
+        self._cover = None
+
+    @property
+    def covers(self):
+        """The cover index (:class:`~fingerprints.index.cover_index.CoverIndex`) of the
+        same live catalogue, opened on first use."""
+        if self._cover is None:
+            from fingerprints.index.cover_index import CoverIndex
+
+            self._cover = CoverIndex.open(self.index_dir, self._cover_names)
+        return self._cover
+
+    def cover_search(self, seq: cover.ChromaSequence, *, shortlist: int = 50):
+        """Cover candidates of an upload among enabled catalogue tracks, best first
+        (:meth:`fingerprints.index.cover_index.CoverIndex.search`)."""
+        active = self.active
+        return self.covers.search(seq, shortlist=shortlist, allowed=lambda cid: cid in active)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -69,6 +89,15 @@ class CatalogueIndex:
             "hours": hours,
             "bytes_per_hour": self.index.nbytes() / hours if hours else 0.0,
         }
+
+
+def write_cover_segment(index_dir: Path, sequences: Mapping[str, cover.ChromaSequence]):
+    """Build and atomically save a cover segment (not live until the store records it)."""
+    from fingerprints.index.cover_index import CoverSegment
+
+    seg = CoverSegment.build(sequences)
+    seg.save(index_dir)
+    return seg
 
 
 def write_segment(index_dir: Path, fingerprints: Mapping[str, landmarks.Triplets]) -> Segment:

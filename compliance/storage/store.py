@@ -233,9 +233,14 @@ class Store:
 
     # ---------------------------------------------------------------- catalogue
     def ingest_catalogue(
-        self, tracks: Sequence[CatalogueTrackIn], *, segment: SegmentIn | None
+        self,
+        tracks: Sequence[CatalogueTrackIn],
+        *,
+        segment: SegmentIn | None,
+        extra_segments: Sequence[SegmentIn] = (),
     ) -> None:
-        """Insert ``tracks`` and the index ``segment`` that covers them, all or nothing.
+        """Insert ``tracks`` and the index ``segment`` that covers them (and the segments
+        of other signals in ``extra_segments``, such as the cover index), all or nothing.
 
         Raises
         ------
@@ -264,6 +269,7 @@ class Store:
                 )  # fmt: skip
                 if segment is not None:
                     s.add(_segment_row(segment))
+                s.add_all(_segment_row(x) for x in extra_segments)
         except IntegrityError as exc:
             # A concurrent writer may have taken an id after our check: report it as such.
             with self.session() as s:

@@ -1,0 +1,257 @@
+"""The catalogue's cover index: chroma sequences for the alignment, section embeddings
+for the shortlist.
+
+A :class:`CoverSegment` is one immutable batch of tracks saved like the landmark
+segments (temporary folder, fsync, rename): every track's chroma sequence (float16) and
+the raw (uncentred) section embeddings of the tracks that are tonal enough. Adding
+tracks writes a new segment; nothing already written is rebuilt.
+
+:class:`CoverIndex` opens the live segments, centres every embedding on the mean of
+the catalogue's raw embeddings (measured on the development corpus, centring on the
+catalogue mean kept 88 % of the covers in a 50-track shortlist against 79 % without)
+and searches them with :class:`~fingerprints.index.vector_index.VectorIndex`; the
+shortlist is rescored by :func:`fingerprints.cover.align`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fingerprints import cover
+from fingerprints.index.vector_index import TrackVectors, VectorIndex, VectorSegment
+
+FORMAT_VERSION = 1
+_ARRAYS = ("chroma", "offsets", "tonal", "vectors", "owners", "starts_s", "ends_s")
+
+
+class CoverSegment:
+    """One batch of catalogue tracks' cover signals.
+
+    Parameters
+    ----------
+    chroma : ndarray of float16, shape (n_blocks_total, 12)
+        Every track's blocks, track ``k``'s at ``offsets[k]:offsets[k + 1]``.
+    offsets : ndarray of int64, shape (n_tracks + 1,)
+    tonal : ndarray of float32, shape (n_tracks,)
+        :attr:`~fingerprints.cover.ChromaSequence.tonal_share` of each track.
+    vectors : ndarray of float32, shape (n_vectors, DIM)
+        Raw section embeddings (:func:`fingerprints.cover.sections`) of usable tracks.
+    owners : ndarray of int32, shape (n_vectors,)
+        Local track number of each vector.
+    starts_s, ends_s : ndarray of float32, shape (n_vectors,)
+    track_ids : list of str
+    name : str
+    """
+
+    def __init__(self, chroma, offsets, tonal, vectors, owners, starts_s, ends_s, track_ids, name):
+        self.chroma, self.offsets, self.tonal = chroma, offsets, tonal
+        self.vectors, self.owners = vectors, owners
+        self.starts_s, self.ends_s = starts_s, ends_s
+        self.track_ids: list[str] = list(track_ids)
+        self.name = name
+
+    @classmethod
+    def build(
+        cls, sequences: Mapping[str, cover.ChromaSequence], *, name: str | None = None
+    ) -> CoverSegment:
+        ids = list(sequences)
+        parts = [np.asarray(sequences[t].chroma, np.float32).T for t in ids]
+        offsets = np.zeros(len(ids) + 1, np.int64)
+        offsets[1:] = np.cumsum([p.shape[0] for p in parts])
+        vecs, owners, starts, ends = [], [], [], []
+        for k, t in enumerate(ids):
+            seq = sequences[t]
+            if not seq.usable:
+                continue
+            sec = cover.sections(seq)
+            vecs.append(sec.vectors)
+            owners.append(np.full(sec.vectors.shape[0], k, np.int32))
+            starts.append(sec.starts_s)
+            ends.append(sec.ends_s)
+        dim = cover.DIM
+        return cls(
+            np.concatenate(parts).astype(np.float16) if parts else np.zeros((0, 12), np.float16),
+            offsets,
+            np.asarray([sequences[t].tonal_share for t in ids], np.float32),
+            np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32),
+            np.concatenate(owners) if owners else np.zeros(0, np.int32),
+            np.concatenate(starts) if starts else np.zeros(0, np.float32),
+            np.concatenate(ends) if ends else np.zeros(0, np.float32),
+            ids,
+            name or f"cover-{uuid.uuid4().hex[:12]}",
+        )
+
+    def sequence(self, local: int) -> cover.ChromaSequence:
+        a, b = int(self.offsets[local]), int(self.offsets[local + 1])
+        chroma = np.asarray(self.chroma[a:b], np.float32).T
+        return cover.ChromaSequence(np.ascontiguousarray(chroma), float(self.tonal[local]))
+
+    def save(self, root: str | os.PathLike) -> Path:
+        """Write to ``root/name`` atomically (temporary folder, fsync, rename)."""
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        final = root / self.name
+        if final.exists():
+            raise FileExistsError(f"segment {final} already exists")
+        tmp = root / f".tmp-{self.name}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            for key in _ARRAYS:
+                with open(tmp / f"{key}.npy", "wb") as fh:
+                    np.save(fh, getattr(self, key))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            meta = {
+                "format": FORMAT_VERSION,
+                "signal": cover.SIGNAL_NAME,
+                "signal_version": cover.SIGNAL_VERSION,
+                "track_ids": self.track_ids,
+            }
+            with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
+                json.dump(meta, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, mmap: bool = True) -> CoverSegment:
+        path = Path(path)
+        with open(path / "meta.json", encoding="utf-8") as fh:
+            meta = json.load(fh)
+        if (
+            meta.get("format") != FORMAT_VERSION
+            or meta.get("signal") != cover.SIGNAL_NAME
+            or meta.get("signal_version") != cover.SIGNAL_VERSION
+        ):
+            raise ValueError(
+                f"cover segment {path.name} has format {meta.get('format')} / signal "
+                f"{meta.get('signal')} {meta.get('signal_version')}; this build reads "
+                f"{FORMAT_VERSION} / {cover.SIGNAL_NAME} {cover.SIGNAL_VERSION}: re-ingest "
+                "the catalogue"
+            )
+        mode = "r" if mmap else None
+        arrays = [np.load(path / f"{k}.npy", mmap_mode=mode) for k in _ARRAYS]
+        return cls(*arrays, list(meta["track_ids"]), path.name)
+
+
+@dataclass(frozen=True, slots=True)
+class CoverMatch:
+    """A rescored candidate: the catalogue id, the embedding similarity that put it on
+    the shortlist, and the alignment."""
+
+    catalogue_id: str
+    similarity: float
+    alignment: cover.CoverAlignment
+
+
+class CoverIndex:
+    """Shortlist by section embeddings, rescore by alignment (module docstring)."""
+
+    def __init__(self, segments: Iterable[CoverSegment] = ()) -> None:
+        self.segments = list(segments)
+        self._where: dict[str, tuple[CoverSegment, int]] = {}
+        raw = [s.vectors for s in self.segments if len(s.vectors)]
+        self.centre = (
+            np.concatenate(raw).astype(np.float64).mean(axis=0).astype(np.float32)
+            if raw
+            else np.zeros(cover.DIM, np.float32)
+        )
+        vseg = []
+        for seg in self.segments:
+            items = {}
+            owners = np.asarray(seg.owners)
+            for k, t in enumerate(seg.track_ids):
+                self._where[t] = (seg, k)
+                rows = np.flatnonzero(owners == k)
+                if rows.size:
+                    v = np.asarray(seg.vectors[rows], np.float32) - self.centre
+                    items[t] = TrackVectors(v, seg.starts_s[rows], seg.ends_s[rows])
+            if items:
+                vseg.append(
+                    VectorSegment.build(
+                        items, signal=cover.SIGNAL_NAME, signal_version=cover.SIGNAL_VERSION,
+                        name=seg.name,
+                    )
+                )  # fmt: skip
+        self.vectors = VectorIndex(vseg)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike, names: Iterable[str]) -> CoverIndex:
+        return cls([CoverSegment.load(Path(root) / n) for n in names])
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def sequence(self, catalogue_id: str) -> cover.ChromaSequence | None:
+        got = self._where.get(catalogue_id)
+        return None if got is None else got[0].sequence(got[1])
+
+    def _queries(self, seq: cover.ChromaSequence) -> tuple[np.ndarray, np.ndarray]:
+        rows, scale_of = [], []
+        for s in cover.QUERY_SCALES:
+            v = cover.sections(seq, scale=s).vectors - self.centre
+            rows.append(v)
+            scale_of.extend([s] * len(v))
+        q = np.concatenate(rows)
+        norms = np.linalg.norm(q, axis=1, keepdims=True)
+        ok = norms[:, 0] > 0
+        return (q[ok] / norms[ok]).astype(np.float32), np.asarray(scale_of)[ok]
+
+    def search(
+        self,
+        seq: cover.ChromaSequence,
+        *,
+        shortlist: int = 20,
+        allowed: Callable[[str], bool] | None = None,
+        scale_reach: int = 1,
+    ) -> list[CoverMatch]:
+        """Cover candidates of an upload, best alignment score first.
+
+        Parameters
+        ----------
+        seq : ChromaSequence
+            The upload's (:func:`fingerprints.cover.chroma_sequence`); none when it is
+            not :attr:`~fingerprints.cover.ChromaSequence.usable`.
+        shortlist : int
+            Catalogue tracks rescored.
+        allowed : callable, optional
+            ``allowed(catalogue_id)``: False leaves a track out (disabled entries).
+        scale_reach : int
+            The alignment tries the time scales of :data:`~fingerprints.cover.
+            ALIGN_SCALES` within this many steps of the closest one to the query scale
+            whose embedding shortlisted the track, instead of all of them.
+        """
+        if not seq.usable or self.vectors.n_vectors == 0:
+            return []
+        q, scale_of = self._queries(seq)
+        if len(q) == 0:
+            return []
+        ids = self.vectors.track_ids
+        cands = self.vectors.shortlist(
+            q, top=shortlist,
+            allowed=None if allowed is None else (lambda t: allowed(ids[t])),
+        )  # fmt: skip
+        grid = np.asarray(cover.ALIGN_SCALES)
+        out = []
+        for c in cands:
+            cid = ids[c.track]
+            ref = self.sequence(cid)
+            if ref is None:
+                continue
+            k = int(np.argmin(np.abs(np.log(grid) - np.log(scale_of[c.query_row]))))
+            scales = tuple(float(x) for x in grid[max(0, k - scale_reach) : k + scale_reach + 1])
+            out.append(CoverMatch(cid, float(c.score), cover.align(seq, ref, scales=scales)))
+        out.sort(key=lambda m: -m.alignment.score)
+        return out

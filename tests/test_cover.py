@@ -1,0 +1,88 @@
+"""Cover features and alignment (fingerprints/cover.py) and the cover index, on seeded
+synthetic songs: the same composition in another key, tempo and timbre is a cover."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fingerprints import cover
+from fingerprints import landmarks as L
+from fingerprints.index.cover_index import CoverIndex, CoverSegment
+from tests.audio_fixtures import song
+
+
+def seq(x: np.ndarray) -> cover.ChromaSequence:
+    return cover.chroma_sequence(L.log_spectrogram(x))
+
+
+@pytest.fixture(scope="module")
+def songs():
+    return {f"s{k}": seq(song(k, 45.0)) for k in range(6)}
+
+
+def test_a_transposed_faster_rearrangement_aligns_with_its_key_and_tempo(songs):
+    c = seq(song(3, 40.0, transpose=3, tempo=1.15, harmonics=2))
+    a = cover.align(c, songs["s3"])
+    assert a.key_shift_semitones == 3
+    assert a.tempo_ratio == pytest.approx(1.15, abs=0.08)
+    others = [cover.align(c, songs[k]).score for k in songs if k != "s3"]
+    assert a.score > 2 * max(others)
+    assert a.query_end_s - a.query_start_s > 20  # most of the upload is aligned
+
+
+def test_transposition_index_recovers_a_rotation():
+    rng = np.random.default_rng(0)
+    b = rng.random((12, 50)).astype(np.float32)
+    for k in range(12):
+        assert cover.transposition(np.roll(b, -k, axis=0), b) == k
+
+
+def test_the_embedding_ignores_transposition(songs):
+    b = songs["s1"].chroma
+    np.testing.assert_allclose(cover.ftm(np.roll(b, 5, axis=0)), cover.ftm(b), rtol=1e-5)
+
+
+def test_atonal_silent_and_short_uploads_are_not_usable():
+    rng = np.random.default_rng(1)
+    sr = L.SAMPLE_RATE
+    noise = (0.1 * rng.standard_normal(30 * sr)).astype(np.float32)
+    clicks = np.zeros(30 * sr, np.float32)
+    clicks[:: sr // 4] = 1.0
+    drums = np.convolve(clicks, rng.standard_normal(2000) * np.exp(-np.arange(2000) / 300))
+    for x in (noise, drums[: 30 * sr].astype(np.float32), np.zeros(30 * sr, np.float32)):
+        assert not seq(x).usable
+    assert not seq(song(1, 8.0)).usable  # too short for cover evidence
+    assert seq(song(1, 30.0)).usable
+    assert not cover.chroma_sequence(np.zeros((3, 513), np.float32)).usable
+
+
+def test_the_index_finds_the_cover_first_and_survives_a_reload(tmp_path, songs):
+    seg = CoverSegment.build(songs)
+    seg.save(tmp_path)
+    for index in (CoverIndex([seg]), CoverIndex.open(tmp_path, [seg.name])):
+        got = index.search(seq(song(4, 40.0, transpose=-2, tempo=0.9, harmonics=2)))
+        assert got[0].catalogue_id == "s4"
+        assert got[0].alignment.key_shift_semitones == -2
+        assert got[0].alignment.score > 2 * got[1].alignment.score
+        np.testing.assert_allclose(
+            index.sequence("s4").chroma, songs["s4"].chroma, atol=1e-3
+        )  # float16 on disk
+    disabled = CoverIndex([seg]).search(
+        seq(song(4, 40.0, transpose=-2)), allowed=lambda cid: cid != "s4"
+    )
+    assert "s4" not in [m.catalogue_id for m in disabled]
+
+
+def test_a_segment_of_another_signal_version_is_refused(tmp_path, songs, monkeypatch):
+    seg = CoverSegment.build({"s0": songs["s0"]})
+    seg.save(tmp_path)
+    monkeypatch.setattr(cover, "SIGNAL_VERSION", "999")
+    with pytest.raises(ValueError, match="re-ingest"):
+        CoverSegment.load(tmp_path / seg.name)
+
+
+def test_empty_and_unusable_catalogues_give_no_candidates(songs):
+    assert CoverIndex([]).search(songs["s0"]) == []
+    short = {"x": seq(song(9, 6.0))}
+    assert CoverIndex([CoverSegment.build(short)]).search(songs["s0"]) == []

@@ -1,0 +1,51 @@
+"""Covers end to end through the CLI: catalogue add builds the cover index; check
+reports a cover of a catalogue composition for review, a re-upload as a re-upload only."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from compliance.cli import main
+from fingerprints.audio import encode, write_wav
+from tests.audio_fixtures import song
+
+SR = 11025
+
+
+def test_cover_evidence_through_the_cli(tmp_path):
+    env = {"COMPLIANCE_HOME": str(tmp_path / "home")}
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    for k in range(4):
+        write_wav(cat / f"work-{k}.wav", song(20 + k, 45.0), SR)
+    run = CliRunner()
+    r = run.invoke(main, ["catalogue", "add", "--quiet", str(cat)], env=env)
+    assert r.exit_code == 0, r.output
+    up = tmp_path / "up"
+    up.mkdir()
+    # another key, tempo, timbre and accompaniment: the landmarks find at most a weak match
+    arrangement = song(22, 40.0, transpose=2, tempo=1.1, harmonics=2, arpeggio=True)
+    write_wav(up / "cover.wav", arrangement, SR)
+    encode(song(21, 45.0), SR, up / "copy.mp3", codec="mp3", bitrate="64k")
+    rng = np.random.default_rng(3)
+    write_wav(up / "noise.wav", (0.1 * rng.standard_normal(30 * SR)).astype(np.float32), SR)
+    files = [str(up / n) for n in ("cover.wav", "copy.mp3", "noise.wav")]
+    r = run.invoke(main, ["check", "--json", *files], env=env)
+    out = [json.loads(x) for x in r.output.splitlines() if x.startswith("{")]
+    cov, copy, noise = out
+    assert cov["decision"] == "review"
+    covers = [e for e in cov["evidence"] if e["kind"] == "cover"]
+    best = covers[0]
+    assert best["catalogue_id"] == "work-2" and best["strength"] > 0.9
+    assert best["pitch_shift_semitones"] == 2.0 and best["detector"] == "cover"
+    assert abs(best["speed_ratio"] - 1.1) < 0.1
+    assert best["details"]["sections"][0]["query_end_s"] > best["query_start_s"]
+    assert [r["rule_id"] for r in cov["rules_fired"]] == ["cover-review"]
+    assert all(e["strength"] < 0.1 for e in covers[1:])  # the other works: chance
+    assert cov["detectors"]["cover"] == "1"
+    assert copy["decision"] == "block"
+    assert {e["kind"] for e in copy["evidence"]} == {"reupload"}  # not also a cover
+    assert noise["decision"] == "pass" and noise["evidence"] == []
