@@ -215,7 +215,7 @@ class CoverIndex:
         *,
         shortlist: int = 20,
         allowed: Callable[[str], bool] | None = None,
-        scale_reach: int = 1,
+        scale_reach: int = 2,
     ) -> list[CoverMatch]:
         """Cover candidates of an upload, best alignment score first.
 
