@@ -362,6 +362,7 @@ def search(
     verify_samples: bool = True,
     verify_cells: int = 40,
     verify_below: int = 30,
+    spec: np.ndarray | None = None,
     **align_kwargs,
 ) -> list[LandmarkMatch]:
     """Query ``index`` (a :class:`~fingerprints.index.landmark_index.LandmarkIndex` or the
@@ -382,10 +383,13 @@ def search(
         Mono audio at :data:`fingerprints.landmarks.SAMPLE_RATE` Hz.
     top_k : int
         Tracks confirmed by alignment.
+    spec : ndarray, optional
+        ``log_spectrogram(samples)`` when the caller already has it.
     """
     if len(index) == 0:
         return []
-    spec = log_spectrogram(samples)
+    if spec is None:
+        spec = log_spectrogram(samples)
     q = query_triplets(samples, spec=spec)
     hits = index.lookup(q.hashes)
     matches = align(q, hits, top_k=top_k, **align_kwargs)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from fingerprints.landmarks import FRAME_S, N_FFT, SAMPLE_RATE
@@ -66,12 +65,37 @@ DIM = 12 * (PATCH_BLOCKS // 2 + 1)
 _HZ_PER_BIN = SAMPLE_RATE / N_FFT
 
 
-def _chroma_filter() -> np.ndarray:
-    import librosa
+def chroma_weights(
+    sr: int = SAMPLE_RATE, n_fft: int = N_FFT, *, ctroct: float = 5.0, octwidth: float = 2.0
+) -> np.ndarray:
+    """Pitch-class weights of the STFT bins (Ellis's chroma filter bank, as
+    ``librosa.filters.chroma(sr=sr, n_fft=n_fft, ctroct=ctroct, octwidth=octwidth)``,
+    which the tests compare it with): a Gaussian bump per pitch class on every bin,
+    weighted by a Gaussian over octaves centred on octave ``ctroct``. Computed here so
+    that a scan does not import librosa (two seconds per process).
 
-    f = librosa.filters.chroma(
-        sr=SAMPLE_RATE, n_fft=N_FFT, n_chroma=12, ctroct=5.0, octwidth=2.0
-    ).astype(np.float32)
+    Returns
+    -------
+    ndarray of float32, shape (12, n_fft // 2 + 1)
+        Row 0 is C.
+    """
+    n_chroma = 12
+    freqs = np.linspace(0, sr, n_fft, endpoint=False)[1:]
+    frqbins = n_chroma * np.log2(freqs / (440.0 / 16.0))
+    frqbins = np.concatenate(([frqbins[0] - 1.5 * n_chroma], frqbins))
+    binwidth = np.concatenate((np.maximum(frqbins[1:] - frqbins[:-1], 1.0), [1.0]))
+    d = np.subtract.outer(frqbins, np.arange(0, n_chroma, dtype=np.float64)).T
+    half = np.round(n_chroma / 2.0)
+    d = np.remainder(d + half + 10 * n_chroma, n_chroma) - half
+    w = np.exp(-0.5 * (2 * d / np.tile(binwidth, (n_chroma, 1))) ** 2)
+    w = w / np.maximum(np.sqrt((w**2).sum(axis=0, keepdims=True)), np.finfo(np.float64).tiny)
+    w *= np.tile(np.exp(-0.5 * (((frqbins / n_chroma - ctroct) / octwidth) ** 2)), (n_chroma, 1))
+    w = np.roll(w, -3, axis=0)  # start at C, not A
+    return np.ascontiguousarray(w[:, : n_fft // 2 + 1], dtype=np.float32)
+
+
+def _chroma_filter() -> np.ndarray:
+    f = chroma_weights()
     f[:, : int(np.ceil(60.0 / _HZ_PER_BIN))] = 0.0  # below 60 Hz: rumble, not pitch
     return np.ascontiguousarray(f.T)  # (n_bins, 12)
 
@@ -259,8 +283,9 @@ def _recurrence(eq: np.ndarray, ec: np.ndarray, kappa: float = 0.1) -> np.ndarra
     return (s >= tq) & (s >= tc)
 
 
-@numba.njit(cache=True)
-def _qmax(r: np.ndarray, gap_open: float, gap_extend: float):  # pragma: no cover (jit)
+def _qmax_py(r: np.ndarray, gap_open: float, gap_extend: float):  # pragma: no cover (jit)
+    """Serra's Qmax over a binary cross-recurrence ``r``: (best, i0, j0, i1, j1), the
+    best path's value and its first and last cells (compiled by numba on first use)."""
     n, m = r.shape
     q = np.zeros((n + 2, m + 2), np.float32)
     si = np.zeros((n + 2, m + 2), np.int32)
@@ -294,6 +319,18 @@ def _qmax(r: np.ndarray, gap_open: float, gap_extend: float):  # pragma: no cove
             if v > best:
                 best, bi, bj, b0i, b0j = v, i - 2, j - 2, si[i, j], sj[i, j]
     return best, b0i, b0j, bi, bj
+
+
+_QMAX = None
+
+
+def _qmax(r: np.ndarray, gap_open: float, gap_extend: float):
+    global _QMAX
+    if _QMAX is None:  # numba is imported (and the loop compiled or loaded) on first use
+        import numba
+
+        _QMAX = numba.njit(cache=True)(_qmax_py)
+    return _QMAX(r, gap_open, gap_extend)
 
 
 def align(

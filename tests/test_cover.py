@@ -86,3 +86,10 @@ def test_empty_and_unusable_catalogues_give_no_candidates(songs):
     assert CoverIndex([]).search(songs["s0"]) == []
     short = {"x": seq(song(9, 6.0))}
     assert CoverIndex([CoverSegment.build(short)]).search(songs["s0"]) == []
+
+
+def test_the_chroma_weights_are_librosas():
+    import librosa
+
+    ref = librosa.filters.chroma(sr=L.SAMPLE_RATE, n_fft=L.N_FFT, ctroct=5.0, octwidth=2.0)
+    np.testing.assert_allclose(cover.chroma_weights(), ref, rtol=1e-5, atol=1e-7)

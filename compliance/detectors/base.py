@@ -61,11 +61,19 @@ class ScanContext:
         return self.search(self.clip.samples)
 
     @cached_property
+    def spectrogram(self) -> np.ndarray:
+        """:func:`fingerprints.landmarks.log_spectrogram` of the clip, shared by the
+        landmark search and the cover features."""
+        from fingerprints import landmarks
+
+        return landmarks.log_spectrogram(self.clip.samples)
+
+    @cached_property
     def chroma(self):
         """The upload's :class:`fingerprints.cover.ChromaSequence`."""
-        from fingerprints import cover, landmarks
+        from fingerprints import cover
 
-        return cover.chroma_sequence(landmarks.log_spectrogram(self.clip.samples))
+        return cover.chroma_sequence(self.spectrogram)
 
     @cached_property
     def chromaprint(self) -> np.ndarray:

@@ -172,7 +172,7 @@ class Scanner:
                 t0 = time.perf_counter()
                 try:
                     if hasattr(self.catalogue, "candidates"):
-                        considered = self.catalogue.candidates(samples)
+                        considered = self.catalogue.candidates(samples, spec=ctx.spectrogram)
                         return [m for m, active in considered if active]
                     return self.catalogue.search(samples)
                 finally:

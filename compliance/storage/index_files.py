@@ -68,17 +68,20 @@ class CatalogueIndex:
     def __len__(self) -> int:
         return len(self.index)
 
-    def search(self, samples: np.ndarray, *, top_k: int = 20) -> list[CatalogueMatch]:
-        """Aligned matches of a clip at 11025 Hz against enabled catalogue tracks."""
-        return [m for m, active in self.candidates(samples, top_k=top_k) if active]
+    def search(
+        self, samples: np.ndarray, *, top_k: int = 20, spec: np.ndarray | None = None
+    ) -> list[CatalogueMatch]:
+        """Aligned matches of a clip at 11025 Hz against enabled catalogue tracks
+        (``spec``: its :func:`~fingerprints.landmarks.log_spectrogram`, if computed)."""
+        return [m for m, active in self.candidates(samples, top_k=top_k, spec=spec) if active]
 
     def candidates(
-        self, samples: np.ndarray, *, top_k: int = 20
+        self, samples: np.ndarray, *, top_k: int = 20, spec: np.ndarray | None = None
     ) -> list[tuple[CatalogueMatch, bool]]:
         """The ``top_k`` aligned matches of the landmark search, disabled entries included,
         each with whether its entry is enabled (:meth:`search` keeps the enabled ones)."""
         out = []
-        for m in search(self.index, samples, top_k=top_k):
+        for m in search(self.index, samples, top_k=top_k, spec=spec):
             cid = self.index.track_ids[m.track]
             out.append(
                 (CatalogueMatch(cid, float(self._durations[m.track]), m), cid in self.active)
