@@ -48,11 +48,11 @@ EMBED_BLOCKS = 9
 """Consecutive blocks stacked into one state-space vector for the alignment."""
 QUERY_SCALES = (0.85, 1.0, 1.18)
 """Time scales of the upload's embeddings (catalogue tempo over upload tempo)."""
-QUERY_SECTIONS = 4
+QUERY_SECTIONS = 3
 """Section embeddings of the upload per time scale (evenly spread): with the whole-upload
-one, 15 shortlist queries whatever the upload's length (the shortlist's cost grows with
-them; three sections of a 90 s cover, or four of a 4-minute song, found the same covers
-as every half-overlapping section on the development corpus)."""
+one, 12 shortlist queries whatever the upload's length (the shortlist's cost grows with
+them; three sections of a 90 s cover found the same covers as every half-overlapping
+section on the development corpus)."""
 ALIGN_SCALES = (0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.11, 1.18, 1.25, 1.33)
 """Time scales tried by the alignment: a tempo change of up to a third either way."""
 MIN_BLOCKS = 32

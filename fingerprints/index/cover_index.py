@@ -217,7 +217,7 @@ class CoverIndex:
         shortlist: int = 20,
         allowed: Callable[[str], bool] | None = None,
         scale_reach: int = 2,
-        refine: int = 8,
+        refine: int = 4,
     ) -> list[CoverMatch]:
         """Cover candidates of an upload, best alignment score first.
 
@@ -234,8 +234,8 @@ class CoverIndex:
             Every candidate is aligned at the time scale of :data:`~fingerprints.cover.
             ALIGN_SCALES` closest to the query scale whose embedding shortlisted it; the
             ``refine`` best of them again at the scales within ``scale_reach`` steps of
-            it (a third of the alignments of trying them all, the same ranking on the
-            development corpus).
+            it (40 alignments for 20 candidates instead of 100; the same ranking on the
+            development corpus with 4, 5 or 8 refined).
         """
         if not seq.usable or self.vectors.n_vectors == 0:
             return []
