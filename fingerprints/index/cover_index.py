@@ -15,9 +15,7 @@ shortlist is rescored by :func:`fingerprints.cover.align`.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fingerprints import cover
+from fingerprints.index.segment_files import read_meta, write_segment_folder
 from fingerprints.index.vector_index import TrackVectors, VectorIndex, VectorSegment
 
 FORMAT_VERSION = 1
@@ -96,40 +95,19 @@ class CoverSegment:
 
     def save(self, root: str | os.PathLike) -> Path:
         """Write to ``root/name`` atomically (temporary folder, fsync, rename)."""
-        root = Path(root)
-        root.mkdir(parents=True, exist_ok=True)
-        final = root / self.name
-        if final.exists():
-            raise FileExistsError(f"segment {final} already exists")
-        tmp = root / f".tmp-{self.name}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            for key in _ARRAYS:
-                with open(tmp / f"{key}.npy", "wb") as fh:
-                    np.save(fh, getattr(self, key))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            meta = {
-                "format": FORMAT_VERSION,
-                "signal": cover.SIGNAL_NAME,
-                "signal_version": cover.SIGNAL_VERSION,
-                "track_ids": self.track_ids,
-            }
-            with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
-                json.dump(meta, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return final
+        meta = {
+            "format": FORMAT_VERSION,
+            "signal": cover.SIGNAL_NAME,
+            "signal_version": cover.SIGNAL_VERSION,
+            "track_ids": self.track_ids,
+        }
+        columns = {k: getattr(self, k) for k in _ARRAYS}
+        return write_segment_folder(root, self.name, columns, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True) -> CoverSegment:
         path = Path(path)
-        with open(path / "meta.json", encoding="utf-8") as fh:
-            meta = json.load(fh)
+        meta = read_meta(path)
         if (
             meta.get("format") != FORMAT_VERSION
             or meta.get("signal") != cover.SIGNAL_NAME

@@ -11,9 +11,7 @@ rows), so a crash mid-write leaves at most an orphan folder, never a half index.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fingerprints.index.segment_files import read_meta, write_segment_folder
 from fingerprints.landmarks import (
     HASH_BITS,
     SIGNAL_NAME,
@@ -228,47 +227,25 @@ class Segment:
 
     def save(self, root: str | os.PathLike) -> Path:
         """Write to ``root/name`` atomically (temporary folder, fsync, rename)."""
-        root = Path(root)
-        root.mkdir(parents=True, exist_ok=True)
-        final = root / self.name
-        if final.exists():
-            raise FileExistsError(f"segment {final} already exists")
-        tmp = root / f".tmp-{self.name}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            columns = {k: getattr(self, k) for k in (*_ARRAYS, "offsets")}
-            if self.peaks is not None:
-                columns.update(zip(_PEAK_ARRAYS, self.peaks, strict=True))
-            for key, arr in columns.items():
-                with open(tmp / f"{key}.npy", "wb") as fh:
-                    np.save(fh, arr)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            meta = {
-                "format": FORMAT_VERSION,
-                "signal": SIGNAL_NAME,
-                "signal_version": SIGNAL_VERSION,
-                "track_ids": self.track_ids,
-                "durations_s": self.durations_s,
-                "n_hashes": self.n_postings,
-                "peaks": self.peaks is not None,
-            }
-            with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
-                json.dump(meta, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return final
+        columns = {k: getattr(self, k) for k in (*_ARRAYS, "offsets")}
+        if self.peaks is not None:
+            columns.update(zip(_PEAK_ARRAYS, self.peaks, strict=True))
+        meta = {
+            "format": FORMAT_VERSION,
+            "signal": SIGNAL_NAME,
+            "signal_version": SIGNAL_VERSION,
+            "track_ids": self.track_ids,
+            "durations_s": self.durations_s,
+            "n_hashes": self.n_postings,
+            "peaks": self.peaks is not None,
+        }
+        return write_segment_folder(root, self.name, columns, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True) -> Segment:
         """Open a saved segment (memory-mapped by default)."""
         path = Path(path)
-        with open(path / "meta.json", encoding="utf-8") as fh:
-            meta = json.load(fh)
+        meta = read_meta(path)
         fmt = meta.get("format")
         if fmt not in _READABLE_FORMATS or meta.get("signal_version") != SIGNAL_VERSION:
             raise ValueError(

@@ -19,9 +19,7 @@ slow, an approximate faiss index can replace it behind the same :meth:`shortlist
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +28,8 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+
+from fingerprints.index.segment_files import read_meta, write_segment_folder
 
 FORMAT_VERSION = 1
 _READABLE_FORMATS = (1,)
@@ -226,36 +226,16 @@ class VectorSegment:
 
     def save(self, root: str | os.PathLike) -> Path:
         """Write to ``root/name`` atomically (temporary folder, fsync, rename)."""
-        root = Path(root)
-        root.mkdir(parents=True, exist_ok=True)
-        final = root / self.name
-        if final.exists():
-            raise FileExistsError(f"segment {final} already exists")
-        tmp = root / f".tmp-{self.name}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            for key in _ARRAYS:
-                with open(tmp / f"{key}.npy", "wb") as fh:
-                    np.save(fh, np.asarray(getattr(self, key)))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            meta = {
-                "format": FORMAT_VERSION,
-                "signal": self.signal,
-                "signal_version": self.signal_version,
-                "dim": self.dim,
-                "n_vectors": self.n_vectors,
-                "track_ids": self.track_ids,
-            }
-            with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
-                json.dump(meta, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return final
+        meta = {
+            "format": FORMAT_VERSION,
+            "signal": self.signal,
+            "signal_version": self.signal_version,
+            "dim": self.dim,
+            "n_vectors": self.n_vectors,
+            "track_ids": self.track_ids,
+        }
+        columns = {k: np.asarray(getattr(self, k)) for k in _ARRAYS}
+        return write_segment_folder(root, self.name, columns, meta)
 
     @classmethod
     def load(
@@ -267,8 +247,7 @@ class VectorSegment:
         signal or signal version than the expected ``signal`` / ``signal_version``.
         """
         path = Path(path)
-        with open(path / "meta.json", encoding="utf-8") as fh:
-            meta = json.load(fh)
+        meta = read_meta(path)
         found = (meta.get("format"), meta.get("signal"), meta.get("signal_version"))
         if found[0] not in _READABLE_FORMATS or found[1:] != (signal, signal_version):
             raise ValueError(
