@@ -198,6 +198,19 @@ def rescaled(chroma: np.ndarray, scale: float) -> np.ndarray:
     return chroma[:, idx]
 
 
+def coarsened(seq: ChromaSequence, factor: int = 2) -> ChromaSequence:
+    """``seq`` with every ``factor`` blocks averaged into one (and scaled to a maximum
+    of 1 again): a cheaper sequence for a first ranking of candidates."""
+    b = seq.chroma
+    n = b.shape[1] // factor
+    if n == 0:
+        return seq
+    c = b[:, : n * factor].reshape(12, n, factor).mean(axis=2)
+    peak = c.max(axis=0)
+    c = np.where(peak > 0, c / np.maximum(peak, 1e-12), 0.0).astype(np.float32)
+    return ChromaSequence(c, seq.tonal_share)
+
+
 @dataclass(frozen=True, slots=True)
 class Sections:
     """Embeddings of one recording (not normalised; see :mod:`fingerprints.index.

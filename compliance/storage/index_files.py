@@ -59,7 +59,7 @@ class CatalogueIndex:
             self._cover = CoverIndex.open(self.index_dir, self._cover_names)
         return self._cover
 
-    def cover_search(self, seq: cover.ChromaSequence, *, shortlist: int = 50):
+    def cover_search(self, seq: cover.ChromaSequence, *, shortlist: int = 100):
         """Cover candidates of an upload among enabled catalogue tracks, best first
         (:meth:`fingerprints.index.cover_index.CoverIndex.search`)."""
         active = self.active

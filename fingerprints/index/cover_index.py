@@ -195,7 +195,8 @@ class CoverIndex:
         shortlist: int = 20,
         allowed: Callable[[str], bool] | None = None,
         scale_reach: int = 2,
-        refine: int = 4,
+        refine: int = 6,
+        coarse: int = 2,
     ) -> list[CoverMatch]:
         """Cover candidates of an upload, best alignment score first.
 
@@ -208,12 +209,15 @@ class CoverIndex:
             Catalogue tracks rescored.
         allowed : callable, optional
             ``allowed(catalogue_id)``: False leaves a track out (disabled entries).
-        scale_reach, refine : int
+        scale_reach, refine, coarse : int
             Every candidate is aligned at the time scale of :data:`~fingerprints.cover.
-            ALIGN_SCALES` closest to the query scale whose embedding shortlisted it; the
-            ``refine`` best of them again at the scales within ``scale_reach`` steps of
-            it (40 alignments for 20 candidates instead of 100; the same ranking on the
-            development corpus with 4, 5 or 8 refined).
+            ALIGN_SCALES` closest to the query scale whose embedding shortlisted it, on
+            sequences ``coarse`` times coarser (:func:`~fingerprints.cover.coarsened`;
+            a quarter of the cost at 2); the ``refine`` best of them again at full
+            resolution and at the scales within ``scale_reach`` steps of it. With
+            ``coarse`` > 1 only those are returned. On the development corpus, 100
+            candidates this way ranked the covers better (top-1 0.85 against 0.84) than
+            50 aligned at full resolution, at about the same cost.
         """
         if not seq.usable or self.vectors.n_vectors == 0:
             return []
@@ -227,15 +231,20 @@ class CoverIndex:
         )  # fmt: skip
         grid = np.asarray(cover.ALIGN_SCALES)
         first = []
+        small = cover.coarsened(seq, coarse) if coarse > 1 else seq
         for c in cands:  # every candidate at the time scale that shortlisted it
             cid = ids[c.track]
             ref = self.sequence(cid)
             if ref is None:
                 continue
             k = int(np.argmin(np.abs(np.log(grid) - np.log(scale_of[c.query_row]))))
-            first.append((cover.align(seq, ref, scales=(float(grid[k]),)), cid, ref, k, c))
+            ref_small = cover.coarsened(ref, coarse) if coarse > 1 else ref
+            a = cover.align(small, ref_small, scales=(float(grid[k]),))
+            first.append((a, cid, ref, k, c))
         first.sort(key=lambda f: -f[0].score)
         out = []
+        if coarse > 1:  # coarse scores rank; only the best few are aligned in full
+            first = first[:refine]
         for rank, (a, cid, ref, k, c) in enumerate(first):
             if rank < refine:  # the best few at the neighbouring scales too
                 lo, hi = max(0, k - scale_reach), k + scale_reach + 1
