@@ -142,15 +142,45 @@ def chroma_sequence(log_spec: np.ndarray) -> ChromaSequence:
     -------
     ChromaSequence
     """
+    n = log_spec.shape[0] // BLOCK_FRAMES
+    mag = np.power(np.float32(10.0), log_spec[: n * BLOCK_FRAMES] / np.float32(20.0))
+    return _from_frames(mag.astype(np.float32, copy=False) @ _weights())
+
+
+def analyse(samples: np.ndarray) -> tuple[np.ndarray, ChromaSequence]:
+    """The landmark spectrogram of a clip and its chroma sequence, in one STFT pass (the
+    pitch-class fold is taken from the linear magnitudes while they are in cache;
+    :func:`chroma_sequence` of the spectrogram gives the same sequence).
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,)
+        Mono audio at 11025 Hz.
+
+    Returns
+    -------
+    log_spec : ndarray of float32, shape (n_frames, N_FFT // 2 + 1)
+    sequence : ChromaSequence
+    """
+    from fingerprints.landmarks import log_spectrogram_folded
+
+    log_spec, frames = log_spectrogram_folded(samples, _weights())
+    return log_spec, _from_frames(frames)
+
+
+def _weights() -> np.ndarray:
     global _FILTER
     if _FILTER is None:
         _FILTER = _chroma_filter()
-    n = log_spec.shape[0] // BLOCK_FRAMES
+    return _FILTER
+
+
+def _from_frames(frames: np.ndarray) -> ChromaSequence:
+    """Blocks of per-frame pitch-class magnitudes (shape (n_frames, 12))."""
+    n = frames.shape[0] // BLOCK_FRAMES
     if n == 0:
         return ChromaSequence(np.zeros((12, 0), np.float32), 0.0)
-    mag = np.power(np.float32(10.0), log_spec[: n * BLOCK_FRAMES] / np.float32(20.0))
-    frames = mag.astype(np.float32, copy=False) @ _FILTER  # (n_frames, 12)
-    blocks = frames.reshape(n, BLOCK_FRAMES, 12).mean(axis=1).T  # (12, n)
+    blocks = frames[: n * BLOCK_FRAMES].reshape(n, BLOCK_FRAMES, 12).mean(axis=1).T  # (12, n)
     peak = blocks.max(axis=0)
     loud = peak > np.float32(10 ** (-70 / 20))
     out = np.where(loud, blocks / np.maximum(peak, 1e-12), 0.0).astype(np.float32)

@@ -65,24 +65,31 @@ _CHUNK_FRAMES = 128
 """Frames transformed at a time: the frames, their spectrum and the output stay in cache."""
 
 
-def _log_spectrum(samples: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def _log_spectrum(
+    samples: np.ndarray, lo: int, hi: int, *, fold: np.ndarray | None = None
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Columns ``lo:hi`` of :func:`log_spectrogram`, computed chunk by chunk in place
-    (element for element the same arithmetic, so bit-identical)."""
+    (element for element the same arithmetic, so bit-identical). With ``fold`` (shape
+    ``(hi - lo, k)``), also the linear magnitudes times ``fold``, taken while they are
+    in cache: ``(log_spec, folded)``."""
     x = np.asarray(samples, dtype=np.float32)
     if x.shape[0] < N_FFT:
         x = np.pad(x, (0, N_FFT - x.shape[0]))
     n_frames = 1 + (x.shape[0] - N_FFT) // HOP
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:n_frames]
     out = np.empty((n_frames, hi - lo), np.float32)
+    folded = None if fold is None else np.empty((n_frames, fold.shape[1]), np.float32)
     for s in range(0, n_frames, _CHUNK_FRAMES):
         spec = _rfft(frames[s : s + _CHUNK_FRAMES] * _WINDOW)
         o = out[s : s + _CHUNK_FRAMES]
         np.abs(spec[:, lo:hi], out=o)
         o *= _SCALE
+        if folded is not None:
+            np.matmul(o, fold, out=folded[s : s + _CHUNK_FRAMES])
         o += np.float32(1e-9)
         np.log10(o, out=o)
         o *= np.float32(20.0)
-    return out
+    return out if folded is None else (out, folded)
 
 
 def log_spectrogram(samples: np.ndarray) -> np.ndarray:
@@ -99,6 +106,27 @@ def log_spectrogram(samples: np.ndarray) -> np.ndarray:
         Magnitude in dB relative to a full-scale sine (a 0 dBFS sine peaks near 0 dB).
     """
     return _log_spectrum(samples, 0, N_FFT // 2 + 1)
+
+
+def log_spectrogram_folded(
+    samples: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`log_spectrogram` and, from the same pass, the linear magnitude spectrum
+    (same scale) times ``weights``.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,)
+        Mono audio at :data:`SAMPLE_RATE` Hz.
+    weights : ndarray of float32, shape (N_FFT // 2 + 1, k)
+        For example pitch-class weights (:func:`fingerprints.cover.chroma_weights`).
+
+    Returns
+    -------
+    (ndarray, ndarray) of float32, shapes (n_frames, N_FFT // 2 + 1) and (n_frames, k)
+    """
+    w = np.ascontiguousarray(weights, dtype=np.float32)
+    return _log_spectrum(samples, 0, N_FFT // 2 + 1, fold=w)
 
 
 def _running_max(x: np.ndarray, radius: int, axis: int) -> np.ndarray:

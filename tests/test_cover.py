@@ -93,3 +93,12 @@ def test_the_chroma_weights_are_librosas():
 
     ref = librosa.filters.chroma(sr=L.SAMPLE_RATE, n_fft=L.N_FFT, ctroct=5.0, octwidth=2.0)
     np.testing.assert_allclose(cover.chroma_weights(), ref, rtol=1e-5, atol=1e-7)
+
+
+def test_one_pass_analysis_gives_the_spectrogram_and_the_same_chroma():
+    x = song(2, 20.0)
+    spec, s = cover.analyse(x)
+    np.testing.assert_array_equal(spec, L.log_spectrogram(x))  # bit-identical
+    ref = cover.chroma_sequence(spec)
+    np.testing.assert_allclose(s.chroma, ref.chroma, rtol=1e-4, atol=1e-5)
+    assert s.tonal_share == ref.tonal_share

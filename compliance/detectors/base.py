@@ -61,19 +61,21 @@ class ScanContext:
         return self.search(self.clip.samples)
 
     @cached_property
-    def spectrogram(self) -> np.ndarray:
-        """:func:`fingerprints.landmarks.log_spectrogram` of the clip, shared by the
-        landmark search and the cover features."""
-        from fingerprints import landmarks
-
-        return landmarks.log_spectrogram(self.clip.samples)
-
-    @cached_property
-    def chroma(self):
-        """The upload's :class:`fingerprints.cover.ChromaSequence`."""
+    def _analysis(self):
         from fingerprints import cover
 
-        return cover.chroma_sequence(self.spectrogram)
+        return cover.analyse(self.clip.samples)
+
+    @property
+    def spectrogram(self) -> np.ndarray:
+        """:func:`fingerprints.landmarks.log_spectrogram` of the clip, shared by the
+        landmark search and the cover features (one STFT pass for both)."""
+        return self._analysis[0]
+
+    @property
+    def chroma(self):
+        """The upload's :class:`fingerprints.cover.ChromaSequence`."""
+        return self._analysis[1]
 
     @cached_property
     def chromaprint(self) -> np.ndarray:

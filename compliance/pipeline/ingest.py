@@ -222,9 +222,8 @@ def ingest(
                 raise CatalogueError(
                     f"{item.path}: only {clip.duration_s:.2f} s of audio", code="audio_too_short"
                 )
-            spec = landmarks.log_spectrogram(clip.samples)
+            spec, chroma = cover.analyse(clip.samples)  # one STFT for both signals
             fp = landmarks.fingerprint(clip.samples, spec=spec)
-            chroma = cover.chroma_sequence(spec)
             del spec
             cp = chromaprint.fingerprint(clip)
         except CodedError as exc:
