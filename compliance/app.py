@@ -82,6 +82,17 @@ class App:
             batch_size=batch_size, progress=progress,
         )  # fmt: skip
 
+    def backfill_covers(self, *, batch_size: int = 64):
+        """Cover index for catalogue tracks without one (see
+        :func:`compliance.pipeline.ingest.backfill_covers`)."""
+        from compliance.pipeline.ingest import backfill_covers
+
+        return backfill_covers(
+            self.store, index_dir=self.settings.index_dir,
+            max_duration_s=self.settings.max_duration_s,
+            max_bytes=self.settings.max_file_bytes, batch_size=batch_size,
+        )  # fmt: skip
+
     def catalogue(self):
         """The read view of the catalogue index, reflecting the latest ingest.
 

@@ -108,6 +108,19 @@ def catalogue_add(paths: tuple[Path, ...], manifest: Path | None, batch_size: in
     sys.exit(1 if report.failed else 0)
 
 
+@catalogue.command("reindex")
+@click.option("--batch-size", default=64, show_default=True, help="Tracks per index segment.")
+def catalogue_reindex(batch_size: int) -> None:
+    """Build the cover index for catalogue tracks that have none (ingested before the
+    cover detector), from their source files; reports the files it could not read."""
+    app = _app()
+    report = app.backfill_covers(batch_size=batch_size)
+    for path, code, msg in report.failed:
+        _err(f"failed  {path}: [{code}] {msg}")
+    _err(f"catalogue reindex: {len(report.added)} indexed for covers, {len(report.failed)} failed")
+    sys.exit(1 if report.failed else 0)
+
+
 @catalogue.command("list")
 @click.option("--all", "include_disabled", is_flag=True, help="Include disabled entries.")
 @click.option("--json", "as_json", is_flag=True)

@@ -49,3 +49,30 @@ def test_cover_evidence_through_the_cli(tmp_path):
     assert copy["decision"] == "block"
     assert {e["kind"] for e in copy["evidence"]} == {"reupload"}  # not also a cover
     assert noise["decision"] == "pass" and noise["evidence"] == []
+
+
+def test_reindex_builds_the_cover_index_of_an_older_catalogue(tmp_path):
+    import sqlalchemy as sa
+
+    from compliance.app import App
+    from compliance.settings import Settings
+
+    env = {"COMPLIANCE_HOME": str(tmp_path / "home")}
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    for k in range(3):
+        write_wav(cat / f"work-{k}.wav", song(40 + k, 30.0), SR)
+    run = CliRunner()
+    assert run.invoke(main, ["catalogue", "add", "--quiet", str(cat)], env=env).exit_code == 0
+    app = App(Settings.from_env(env))
+    with app.store.engine.begin() as c:  # as ingested before the cover detector existed
+        c.execute(sa.text("DELETE FROM index_segments WHERE signal = 'cover'"))
+    assert len(app.catalogue().covers) == 0
+    (cat / "work-2.wav").unlink()  # one source file gone since
+    r = run.invoke(main, ["catalogue", "reindex"], env=env)
+    assert r.exit_code == 1
+    assert "2 indexed for covers, 1 failed" in r.output and "[audio_not_found]" in r.output
+    assert len(app.catalogue().covers) == 2
+    again = run.invoke(main, ["catalogue", "reindex"], env=env)
+    assert "0 indexed for covers, 1 failed" in again.output  # nothing indexed twice
+    app.store.close()

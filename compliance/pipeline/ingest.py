@@ -273,3 +273,73 @@ def compact(store, index_dir: Path, *, max_postings: int = 200_000_000) -> str |
     for s in live:
         shutil.rmtree(Path(index_dir) / s.name, ignore_errors=True)
     return merged.name
+
+
+def backfill_covers(
+    store,
+    *,
+    index_dir: Path,
+    max_duration_s: float,
+    max_bytes: int,
+    batch_size: int = 64,
+) -> IngestReport:
+    """Build the cover index for catalogue tracks that have none (tracks ingested before
+    the cover detector, or under another cover signal version), from their stored
+    source files; content-hash checked, so a source file that changed is refused.
+
+    Every batch is one cover segment recorded in one transaction, as in :func:`ingest`.
+    ``added`` lists the tracks indexed; ``failed`` those whose source file is missing,
+    unreadable or not the audio that was ingested.
+    """
+    from compliance.storage import SegmentIn
+
+    report = IngestReport()
+    covered = {
+        t for s in store.list_segments(cover.SIGNAL_NAME, cover.SIGNAL_VERSION) for t in s.track_ids
+    }
+    batch: dict[str, cover.ChromaSequence] = {}
+
+    def flush() -> None:
+        if not batch:
+            return
+        seg = write_cover_segment(index_dir, batch)
+        new = SegmentIn(
+            name=seg.name, signal=cover.SIGNAL_NAME, signal_version=cover.SIGNAL_VERSION,
+            track_ids=list(batch), n_hashes=len(seg.vectors),
+        )  # fmt: skip
+        try:
+            store.ingest_catalogue([], segment=None, extra_segments=[new])
+        except BaseException:
+            shutil.rmtree(Path(index_dir) / seg.name, ignore_errors=True)
+            raise
+        report.added.extend(batch)
+        batch.clear()
+
+    for track in store.list_tracks(include_disabled=True):
+        if track.id in covered:
+            continue
+        path = Path(track.source_path or "")
+        try:
+            if not track.source_path or not path.is_file():
+                raise CatalogueError(
+                    f"{track.id}: source file {track.source_path!r} is not readable",
+                    code="audio_not_found",
+                )
+            if content_hash(path) != track.content_hash:
+                raise CatalogueError(
+                    f"{track.id}: {path} is no longer the audio that was ingested",
+                    code="catalogue_source_changed",
+                )
+            clip = decode(
+                path, sample_rate=landmarks.SAMPLE_RATE, max_duration_s=max_duration_s,
+                max_bytes=max_bytes, backend="soundfile",
+            )  # fmt: skip
+            _spec, seq = cover.analyse(clip.samples)
+        except CodedError as exc:
+            report.failed.append((track.source_path or track.id, *error_parts(exc)))
+            continue
+        batch[track.id] = seq
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return report
