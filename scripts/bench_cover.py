@@ -39,12 +39,11 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-shortlist", action="store_true")
     args = ap.parse_args()
-    faiss.omp_set_num_threads(1)
+    faiss.omp_set_num_threads(1)  # also set by compliance/__init__.py; explicit for a bench
     sr = L.SAMPLE_RATE
 
     def seq(seed: int) -> cover.ChromaSequence:
-        x = synth_piece(seed, args.upload_s, sample_rate=sr)
-        return cover.chroma_sequence(L.log_spectrogram(x))
+        return cover.analyse(synth_piece(seed, args.upload_s, sample_rate=sr))[1]
 
     t = time.perf_counter()
     upload = seq(1)
@@ -57,7 +56,7 @@ def main() -> int:
         t = time.process_time()
         got = index.search(upload, shortlist=args.candidates)
         times.append(time.process_time() - t)
-    rows = len(index._queries(upload)[0])
+    rows = len(index.query_vectors(upload)[0])
     print(f"upload {args.upload_s:g} s: {upload.n_blocks} blocks; features (spectrogram + "
           f"chroma, first call) {features_s:.3f} s")  # fmt: skip
     print(f"search with {len(got)} candidates rescored (catalogue tracks of "

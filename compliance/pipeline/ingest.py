@@ -103,6 +103,25 @@ class _Pending:
     cover: cover.ChromaSequence
 
 
+def _check_readable(path: Path) -> None:
+    if not path.is_file():
+        code = "audio_unreadable" if path.exists() else "audio_not_found"
+        raise CatalogueError(f"not a readable file: {path}", code=code)
+
+
+def _decode_catalogue_audio(path: Path, max_duration_s: float, max_bytes: int):
+    """A catalogue file at the landmark rate, within the limits, at least 1 s long."""
+    clip = decode(
+        path, sample_rate=landmarks.SAMPLE_RATE, max_duration_s=max_duration_s,
+        max_bytes=max_bytes, backend="soundfile",
+    )  # fmt: skip
+    if clip.duration_s < 1.0:
+        raise CatalogueError(
+            f"{path}: only {clip.duration_s:.2f} s of audio", code="audio_too_short"
+        )
+    return clip
+
+
 def ingest(
     items: Sequence[IngestItem],
     *,
@@ -194,9 +213,7 @@ def ingest(
 
     for item in items:
         try:
-            if not item.path.is_file():
-                code = "audio_unreadable" if item.path.exists() else "audio_not_found"
-                raise CatalogueError(f"not a readable file: {item.path}", code=code)
+            _check_readable(item.path)
             h = content_hash(item.path)
             existing = store.find_track_by_hash(h)
             if existing is not None or h in seen_hashes:
@@ -211,17 +228,7 @@ def ingest(
                     f"catalogue id '{item.catalogue_id}' already exists for other audio",
                     code="catalogue_duplicate_id",
                 )
-            clip = decode(
-                item.path,
-                sample_rate=landmarks.SAMPLE_RATE,
-                max_duration_s=max_duration_s,
-                max_bytes=max_bytes,
-                backend="soundfile",
-            )
-            if clip.duration_s < 1.0:
-                raise CatalogueError(
-                    f"{item.path}: only {clip.duration_s:.2f} s of audio", code="audio_too_short"
-                )
+            clip = _decode_catalogue_audio(item.path, max_duration_s, max_bytes)
             spec, chroma = cover.analyse(clip.samples)  # one STFT for both signals
             fp = landmarks.fingerprint(clip.samples, spec=spec)
             del spec
@@ -320,20 +327,13 @@ def backfill_covers(
             continue
         path = Path(track.source_path or "")
         try:
-            if not track.source_path or not path.is_file():
-                raise CatalogueError(
-                    f"{track.id}: source file {track.source_path!r} is not readable",
-                    code="audio_not_found",
-                )
+            _check_readable(path)
             if content_hash(path) != track.content_hash:
                 raise CatalogueError(
                     f"{track.id}: {path} is no longer the audio that was ingested",
                     code="catalogue_source_changed",
                 )
-            clip = decode(
-                path, sample_rate=landmarks.SAMPLE_RATE, max_duration_s=max_duration_s,
-                max_bytes=max_bytes, backend="soundfile",
-            )  # fmt: skip
+            clip = _decode_catalogue_audio(path, max_duration_s, max_bytes)
             _spec, seq = cover.analyse(clip.samples)
         except CodedError as exc:
             report.failed.append((track.source_path or track.id, *error_parts(exc)))

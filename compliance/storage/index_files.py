@@ -48,14 +48,9 @@ class CatalogueIndex:
     def covers(self):
         """The cover index (:class:`~fingerprints.index.cover_index.CoverIndex`) of the
         same live catalogue, opened on first use."""
-        if self._cover is None:
-            import faiss
-
+        if self._cover is None:  # faiss on one thread: OMP_NUM_THREADS (compliance/__init__)
             from fingerprints.index.cover_index import CoverIndex
 
-            # One thread: scans run one per worker process, and faiss's OpenMP threads
-            # on shared cores made a 1,000-vector search take 27 ms instead of 1.
-            faiss.omp_set_num_threads(1)
             self._cover = CoverIndex.open(self.index_dir, self._cover_names)
         return self._cover
 

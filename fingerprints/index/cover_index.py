@@ -176,7 +176,10 @@ class CoverIndex:
         got = self._where.get(catalogue_id)
         return None if got is None else got[0].sequence(got[1])
 
-    def _queries(self, seq: cover.ChromaSequence) -> tuple[np.ndarray, np.ndarray]:
+    def query_vectors(self, seq: cover.ChromaSequence) -> tuple[np.ndarray, np.ndarray]:
+        """The upload's shortlist queries: centred, unit-length section embeddings at each
+        of :data:`~fingerprints.cover.QUERY_SCALES`, shape (m, DIM), and the time scale
+        of each row, shape (m,)."""
         rows, scale_of = [], []
         for s in cover.QUERY_SCALES:
             v = cover.sections(seq, scale=s, max_sections=cover.QUERY_SECTIONS).vectors
@@ -221,7 +224,7 @@ class CoverIndex:
         """
         if not seq.usable or self.vectors.n_vectors == 0:
             return []
-        q, scale_of = self._queries(seq)
+        q, scale_of = self.query_vectors(seq)
         if len(q) == 0:
             return []
         ids = self.vectors.track_ids
