@@ -48,6 +48,7 @@ def names() -> ProtectedNames:
         ("Ｄｒａｋｅ", "drake"),  # fullwidth
         ("𝐃𝐫𝐚𝐤𝐞", "drake"),  # mathematical bold
         ("AC/DC", "ac dc"),
+        ("D\u0337r\u0337a\u0337k\u0337e\u0337", "drake"),  # overlay marks ("zalgo")
         ("Тaylor", "тaylor"),  # Cyrillic Т is a different letter: kept
         ("宇多田ヒカル", "宇多田ヒカル"),
         ("नमस्ते", "नमस्ते"),  # Devanagari marks are part of the spelling

@@ -80,8 +80,8 @@ class StuffingScore:
     stuffed : bool
         ``hits >= min_hits``, or a separator chain of :data:`CHAIN_LONG` segments.
     reasons : tuple of str
-        Which patterns were seen: ``keywords`` (at least ``min_hits``),
-        ``separator_chain``, ``repeated_word``.
+        For a stuffed title, the patterns seen: ``keywords`` (at least ``min_hits``),
+        ``separator_chain``, ``repeated_word``; empty when not stuffed.
     """
 
     score: float
