@@ -29,6 +29,7 @@ PROTECTED = [
     "Lil Nas X",
     "P!nk",
     "Ke$ha",
+    "TV on the Radio",
 ]
 
 
@@ -150,6 +151,7 @@ def test_medium_names_allow_one_edit(names):
         ("TaylorSwiftVEVO", "TaylorSwift"),
         ("Simon & Garfunkel", "Simon & Garfunkel"),  # the whole credit is compared too
         ("Lil Nas X", "Lil Nas X"),  # "x" is not split off a whole match
+        ("TV on the Radio", "TV on the Radio"),  # a decoration word that is part of a name
     ],
 )
 def test_decorations_and_collaborations(names, credit, part):
@@ -158,9 +160,15 @@ def test_decorations_and_collaborations(names, credit, part):
     assert m.part == part and m.name == credit
 
 
-def test_decoration_alone_is_kept():
+def test_credit_parts():
     assert credit_parts("Music") == ["Music"]
     assert credit_parts("(Drake)") == ["(Drake)"]
+    assert credit_parts("Drake VEVO feat. Future (Official)") == [
+        "Drake VEVO feat. Future",
+        "Drake VEVO",
+        "Drake",
+        "Future",
+    ]
 
 
 def test_mixed_scripts(names):

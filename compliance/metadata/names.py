@@ -290,9 +290,10 @@ def credit_parts(name: str) -> list[str]:
     The rest is split at collaboration separators (feat., ft., featuring, with, vs., x,
     ×, &, comma, +, ;) and every piece is compared on its own as well as the whole, so
     a protected name that contains a separator ("Simon & Garfunkel") still matches.
-    Leading and trailing channel decorations (official, music, VEVO, TV, topic, channel)
-    are removed from each piece. At most :data:`MAX_PARTS` pieces, without duplicates,
-    from the first :data:`MAX_CREDIT_CHARS` characters.
+    Each piece is compared as written and without leading and trailing channel
+    decorations (official, music, VEVO, TV, topic, channel). At most
+    :data:`MAX_PARTS` pieces, without duplicates, from the first
+    :data:`MAX_CREDIT_CHARS` characters.
 
     Parameters
     ----------
@@ -316,13 +317,14 @@ def credit_parts(name: str) -> list[str]:
     for raw in candidates[: 4 * MAX_PARTS]:
         if not raw or not raw.strip():
             continue
-        part = _undecorate(raw)
-        key = skeleton(part)
-        if key and key not in seen:
-            seen.add(key)
-            parts.append(part)
-            if len(parts) >= MAX_PARTS:
-                break
+        # as written first: a decoration word can be part of a name ("TV on the Radio")
+        for part in (raw.strip(), _undecorate(raw)):
+            key = skeleton(part)
+            if key and key not in seen:
+                seen.add(key)
+                parts.append(part)
+                if len(parts) >= MAX_PARTS:
+                    return parts
     return parts
 
 
