@@ -68,9 +68,22 @@ class Flag:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"release_id", "account_id", "pattern", "strength", "details"}``."""
         out = asdict(self)
         out["strength"] = round(float(self.strength), 3)
+        out["details"] = _plain(self.details)
         return out
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars and containers as plain JSON values."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | set | frozenset):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
 
 
 def _seconds(ts: pd.Series) -> np.ndarray:

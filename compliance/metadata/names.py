@@ -7,8 +7,10 @@ Two string forms are compared:
   single spaces, emoji dropped. Two names with equal normal forms are the *same* name.
 * :func:`skeleton` -- what a reader could mistake for it: the normal form with
   look-alike letters of other scripts and leetspeak folded to Latin and all spaces
-  removed. Two names with equal skeletons look alike; a small Levenshtein distance
-  between skeletons is a near-spelling ("Taylor Swiift").
+  removed. Two names with equal skeletons look alike; a small edit distance between
+  skeletons is a near-spelling ("Taylor Swiift"). The distance is the optimal string
+  alignment distance (Levenshtein plus adjacent transpositions at cost 1: "The Weeknd"
+  -> "The Weenkd" is one typo, not two).
 
 :class:`ProtectedNames` indexes a protected-artist list by skeleton and finds the closest
 protected name to an uploaded artist credit, whole-name (a shared word is not a match),
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 MIN_SIMILARITY = 0.75
 """Default floor on ``1 - distance / max(len)`` of the two skeletons."""
@@ -113,7 +115,8 @@ class NameMatch:
     protected : str
         The protected name as listed.
     distance : int
-        Levenshtein distance between the skeletons of ``part`` and ``protected``.
+        Edit distance (optimal string alignment: insertions, deletions, substitutions
+        and adjacent transpositions) between the skeletons of ``part`` and ``protected``.
     similarity : float
         ``1 - distance / max(len)`` of the two skeletons, in 0..1.
     exact : bool
@@ -379,7 +382,7 @@ class ProtectedNames:
                 continue
             keys, ids = self._buckets[m]
             found = process.extractOne(
-                key, keys, scorer=Levenshtein.distance, processor=None, score_cutoff=allowed
+                key, keys, scorer=OSA.distance, processor=None, score_cutoff=allowed
             )
             if found is None:
                 continue
@@ -405,13 +408,12 @@ class ProtectedNames:
     ) -> NameMatch | None:
         """The protected name an uploaded artist credit looks like, if any.
 
-        Each piece of the credit (:func:`credit_parts`) is compared whole against the
-        protected skeletons by Levenshtein distance. A protected name is returned when
-        the distance is within what the shorter skeleton's length allows -- 0 up to 3
-        characters (only exact and homoglyph matches), ``min(max_distance, 1)`` for 4-7,
-        ``min(max_distance, 2)`` from 8 -- and the similarity is at least
-        ``min_similarity``. The closest wins; ties go to the earlier piece (the whole
-        credit first), then to the earlier protected name.
+        Each piece of the credit (:func:`credit_parts`) is compared whole against the protected
+        skeletons by edit distance (optimal string alignment). A protected name is returned when the
+        distance is within what the shorter skeleton's length allows -- 0 up to 3 characters (only
+        exact and homoglyph matches), ``min(max_distance, 1)`` for 4-7, ``min(max_distance, 2)``
+        from 8 -- and the similarity is at least ``min_similarity``. The closest wins; ties go to
+        the earlier piece (the whole credit first), then to the earlier protected name.
 
         Parameters
         ----------
