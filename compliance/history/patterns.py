@@ -14,7 +14,7 @@ section overrides them, each with its source).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -69,10 +69,11 @@ class Flag:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"release_id", "account_id", "pattern", "strength", "details"}``."""
-        out = asdict(self)
-        out["strength"] = round(float(self.strength), 3)
-        out["details"] = _plain(self.details)
-        return out
+        return {
+            "release_id": self.release_id, "account_id": self.account_id,
+            "pattern": self.pattern, "strength": round(float(self.strength), 3),
+            "details": _plain(self.details),
+        }  # fmt: skip
 
 
 def _plain(v: Any) -> Any:
@@ -343,8 +344,11 @@ def keyword_stuffing(df: pd.DataFrame, th: Thresholds) -> list[Flag]:
     from compliance.metadata.titles import keyword_stuffing as score
 
     out = []
+    scores: dict[str, Any] = {}
     for r in df[["release_id", "account_id", "title"]].dropna().itertuples():
-        s = score(str(r.title))
+        s = scores.get(r.title)
+        if s is None:
+            s = scores[r.title] = score(str(r.title))
         if s.stuffed:
             details = {"keywords": list(s.keywords), "words": s.n_words}
             out.append(Flag(r.release_id, r.account_id, "keyword_stuffing", s.score, details))

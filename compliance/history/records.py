@@ -22,6 +22,7 @@ FUTURE_SLACK = timedelta(days=1)
 CONTAINS_AI = ("All", "Partly", "None")
 AUDIO_KEY_FIELDS = ("audio_key", "audio_sha1", "audio_hash", "fingerprint", "content_hash")
 _COUNTRY = re.compile(r"^[A-Za-z]{2,3}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class _Row:
         if len(s) > limit:
             self.fail("too_long", name, f"{name} has {len(s)} characters (at most {limit})")
             return None
-        if any(ord(c) < 32 for c in s):
+        if _CONTROL.search(s):
             self.fail("control_character", name, f"{name} contains control characters")
             return None
         return s

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import insert, select
 
 from compliance.history.records import HistoryRelease
-from compliance.storage.models import BankNameRow, HistoryReleaseRow
+from compliance.storage.models import BankNameRow, HistoryReleaseRow, utcnow
 
 COLUMNS = (
     "release_id", "account_id", "upload_ts", "account_created_ts", "account_country",
@@ -38,9 +38,16 @@ def insert_releases(store, releases: Sequence[HistoryRelease], *, source: str) -
                 HistoryReleaseRow.release_id.in_(ids[i : i + _CHUNK])
             )
             taken.update(s.scalars(q))
-        new = [r.to_row(source=source) for r in releases if r.release_id not in taken]
+        now = utcnow()
+        new = [
+            {**r.to_row(source=source), "recorded_at": now}
+            for r in releases
+            if r.release_id not in taken
+        ]
         if new:
-            s.execute(insert(HistoryReleaseRow), new)
+            # Core executemany (one multi-row statement per batch), not the ORM's bulk
+            # path, which split these rows into one statement per row pattern.
+            s.connection().execute(insert(HistoryReleaseRow.__table__), new)
     return len(new)
 
 
