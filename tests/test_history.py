@@ -210,3 +210,26 @@ def test_cli_history_import_bank_and_flags(tmp_path):
     assert report[0]["account_id"] == "S" and report[0]["flagged_releases"] == 120
     r = run.invoke(main, ["history", "import", str(tmp_path / "missing.jsonl")], env=env)
     assert r.exit_code == 2 and "file_unreadable" in r.output
+
+
+# ------------------------------------------------------------------ policy
+def test_policy_history_section_overrides_defaults_and_is_validated():
+    from compliance.errors import ComplianceError
+    from compliance.policy.loader import load_policy, load_policy_text
+
+    default = load_policy("policies/default.yaml")
+    assert default.history_thresholds().short_min_s == 30.0
+    assert default.thresholds()["history.high_volume_per_24h"]["source"]
+    head = (
+        "id: p\nversion: '1'\nrules:\n  - id: r\n    when: {kind: reupload}\n"
+        "    then: review\n    reason: because\n"
+    )
+    ok = head + "history:\n  burst_min_releases: {value: 7, source: test, date: 2026-12-02}\n"
+    assert load_policy_text(ok).history_thresholds().burst_min_releases == 7
+    for bad in (
+        "history:\n  burst_min_releases: {value: 7.5, source: test, date: 2026-12-02}\n",
+        "history:\n  no_such_knob: {value: 1, source: test, date: 2026-12-02}\n",
+        "history:\n  burst_min_releases: {value: 7}\n",
+    ):
+        with pytest.raises(ComplianceError):
+            load_policy_text(head + bad)

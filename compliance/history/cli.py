@@ -27,7 +27,7 @@ def _flags(app, since: datetime | None):
 
     df = load_history(app.store)
     protected = ProtectedNames(list_names(app.store, PROTECTED_ARTIST))
-    flags = patterns.detect(df, protected=protected)
+    flags = patterns.detect(df, app.policy.history_thresholds(), protected=protected)
     if since is not None:
         recent = set(df.loc[df["upload_ts"] >= since, "release_id"])
         flags = [f for f in flags if f.release_id in recent]

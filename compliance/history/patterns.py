@@ -7,8 +7,8 @@ over a whole history (``compliance history flags``); :func:`detect_release` runs
 one new release on the part of the history it needs (its account's recent window and the
 releases that share its audio), which is what makes a check incremental.
 
-The thresholds are :class:`Thresholds` (defaults here; the policy file's ``history``
-section overrides them, each with its source).
+The thresholds are :class:`~compliance.history.thresholds.Thresholds` (defaults there;
+the policy file's ``history`` section overrides them, each with its source).
 """
 
 from __future__ import annotations
@@ -20,41 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from compliance.history.thresholds import Thresholds
+
 PATTERNS = (
     "high_volume", "short_tracks", "same_audio", "lookalike_artist", "keyword_stuffing",
     "burst", "identifier_invalid",
 )  # fmt: skip
 _H = 3600.0
 _DAY = 86400.0
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Tuning of the patterns (units in the names). Defaults are documented with their
-    sources in ``policies/default.yaml`` (section ``history``)."""
-
-    high_volume_per_24h: int = 100
-    migration_min_artists: int = 10
-    migration_max_per_artist: float = 8.0
-    migration_min_per_artist: float = 2.0
-    migration_max_short_share: float = 0.2
-    short_min_s: float = 30.0
-    short_max_s: float = 45.0
-    short_min_count: int = 10
-    short_min_share: float = 0.5
-    lookback_days: float = 30.0
-    same_audio_min_titles: int = 3
-    same_audio_account_min_releases: int = 5
-    same_audio_account_min_share: float = 0.2
-    same_duration_tolerance_s: float = 0.1
-    same_duration_min_releases: int = 4
-    same_duration_min_titles: int = 3
-    same_duration_min_share: float = 0.2
-    burst_window_h: float = 1.0
-    burst_min_releases: int = 20
-    burst_min_share_of_day: float = 0.5
-    burst_dormant_days: float = 30.0
-    lookalike_max_distance: int = 2
 
 
 @dataclass(frozen=True, slots=True)
