@@ -233,3 +233,55 @@ def test_policy_history_section_overrides_defaults_and_is_validated():
     ):
         with pytest.raises(ComplianceError):
             load_policy_text(head + bad)
+
+
+# ------------------------------------------------------------------ check
+def test_check_adds_account_evidence_and_records_the_release(tmp_path):
+    from compliance.synth import synth_piece
+    from fingerprints.audio import write_wav
+
+    env = {"COMPLIANCE_HOME": str(tmp_path / "home")}
+    now = datetime.now(UTC)
+    # 110 releases in the last 20 hours by account S; another account already has our audio
+    rows = _account("S", 110, start=now - timedelta(hours=20), step_s=600)
+    log = tmp_path / "log.jsonl"
+    upload = tmp_path / "up.wav"
+    write_wav(upload, synth_piece(11, 8.0, sample_rate=22050), 22050)
+    from fingerprints.audio import content_hash
+
+    other = _row(1, release_id="O-1", account_id="O", audio_sha1=None,
+                 upload_ts=(now - timedelta(days=3)).isoformat())  # fmt: skip
+    other["content_hash"] = content_hash(upload)
+    log.write_text("\n".join(json.dumps(r) for r in [*rows, other]) + "\n", encoding="utf-8")
+    names = tmp_path / "protected.txt"
+    names.write_text("Taylor Swift\n", encoding="utf-8")
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({
+        "account_id": "S", "artist": "Taylor Swiift",
+        "title": "rain sounds sleep study lofi 8D relax", "isrc": "US-XX1-25-00001",
+    }), encoding="utf-8")  # fmt: skip
+    run = CliRunner()
+    assert run.invoke(main, ["history", "import", str(log)], env=env).exit_code == 0
+    assert run.invoke(main, ["bank", "import", "--kind", "protected_artist", str(names)],
+                      env=env).exit_code == 0  # fmt: skip
+    r = run.invoke(main, ["check", str(upload), "--metadata", str(meta), "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    out = json.loads(next(line for line in r.output.splitlines() if line.startswith("{")))
+    kinds = {e["kind"]: e for e in out["evidence"] if e["detector"] == "history"}
+    assert set(kinds) == {"bulk_pattern", "impersonation", "metadata_spam",
+                          "duplicate_across_accounts"}  # fmt: skip
+    assert kinds["bulk_pattern"]["details"]["releases_in_24h"] == 111
+    assert kinds["impersonation"]["details"]["protected"] == "Taylor Swift"
+    assert out["decision"] == "review"
+    assert {"account-pattern-review", "impersonation-review"} <= {
+        f["rule_id"] for f in out["rules_fired"]
+    }
+    # the checked release is now history: checking it again does not count it twice
+    r = run.invoke(main, ["check", str(upload), "--metadata", str(meta), "--json"], env=env)
+    out = json.loads(next(line for line in r.output.splitlines() if line.startswith("{")))
+    hv = [e for e in out["evidence"] if e["details"].get("pattern") == "high_volume"]
+    assert hv[0]["details"]["releases_in_24h"] == 111
+    # no account: no history evidence, no error
+    r = run.invoke(main, ["check", str(upload), "--json"], env=env)
+    out = json.loads(next(line for line in r.output.splitlines() if line.startswith("{")))
+    assert not [e for e in out["evidence"] if e["detector"] == "history"]

@@ -2,15 +2,19 @@
 
 from compliance.detectors.base import Detector, ScanContext
 from compliance.detectors.cover import CoverDetector
+from compliance.detectors.history import HistoryDetector
 from compliance.detectors.remix import RemixDetector
 from compliance.detectors.reupload import ReuploadDetector
 
-DEFAULT_DETECTORS: tuple[type[Detector], ...] = (ReuploadDetector, RemixDetector, CoverDetector)
+DEFAULT_DETECTORS: tuple[type[Detector], ...] = (
+    ReuploadDetector, RemixDetector, CoverDetector, HistoryDetector,
+)  # fmt: skip
 
 __all__ = [
     "DEFAULT_DETECTORS",
     "CoverDetector",
     "Detector",
+    "HistoryDetector",
     "RemixDetector",
     "ReuploadDetector",
     "ScanContext",

@@ -324,7 +324,9 @@ def keyword_stuffing(df: pd.DataFrame, th: Thresholds) -> list[Flag]:
             s = scores[r.title] = score(str(r.title))
         if s.stuffed:
             details = {"keywords": list(s.keywords), "words": s.n_words}
-            out.append(Flag(r.release_id, r.account_id, "keyword_stuffing", s.score, details))
+            # a stuffed title is at or past the pattern's threshold: strength >= 0.5
+            strength = max(0.5, s.score)
+            out.append(Flag(r.release_id, r.account_id, "keyword_stuffing", strength, details))
     return out
 
 
