@@ -44,8 +44,4 @@ def flags_for_release(
     frames = [p for p in parts if not p.empty]
     df = pd.concat([*frames, new], ignore_index=True) if frames else new
     df = df.drop_duplicates("release_id", keep="last")
-    return [
-        f
-        for f in patterns.detect(df, th, protected=protected)
-        if f.release_id == release.release_id
-    ]
+    return patterns.detect(df, th, protected=protected, only=release.release_id)

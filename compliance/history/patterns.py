@@ -73,6 +73,13 @@ def _by_account(
 ) -> Iterator[tuple[str, pd.DataFrame, np.ndarray]]:
     """Each account's releases sorted by upload time, with the times in seconds
     (accounts with fewer than ``min_releases`` left out before grouping)."""
+    if len(df) < min_releases or df.empty:
+        return
+    ids = df["account_id"].to_numpy()
+    if (ids == ids[0]).all():  # one account (the incremental check): no grouping
+        g = df.sort_values("upload_ts", kind="stable")
+        yield str(ids[0]), g, _seconds(g["upload_ts"])
+        return
     if min_releases > 1:
         counts = df["account_id"].value_counts()
         df = df[df["account_id"].isin(counts.index[counts >= min_releases])]
@@ -355,14 +362,46 @@ def identifier_invalid(df: pd.DataFrame, th: Thresholds) -> list[Flag]:
     return out
 
 
-def detect(df: pd.DataFrame, th: Thresholds | None = None, *, protected=None) -> list[Flag]:
-    """Every pattern over a history frame."""
+def detect(
+    df: pd.DataFrame, th: Thresholds | None = None, *, protected=None, only: str | None = None
+) -> list[Flag]:
+    """Every pattern over a history frame.
+
+    With ``only`` (a release id in ``df``), the flags of that release alone: the account
+    patterns run on its account's rows, the metadata checks on its own row (what an
+    incremental check needs; the same flags for it as over the whole frame).
+    """
     th = th or Thresholds()
     if df.empty:
         return []
-    return (
-        high_volume(df, th) + short_tracks(df, th) + same_audio(df, th)
-        + same_duration(df, th) + burst(df, th)
-        + lookalike_artist(df, th, protected) + keyword_stuffing(df, th)
-        + identifier_invalid(df, th)
-    )  # fmt: skip
+    if only is None:
+        return (
+            high_volume(df, th) + short_tracks(df, th) + same_audio(df, th)
+            + same_duration(df, th) + burst(df, th) + lookalike_artist(df, th, protected)
+            + keyword_stuffing(df, th) + identifier_invalid(df, th)
+        )  # fmt: skip
+    row = df[df["release_id"] == only]
+    if row.empty:
+        return []
+    account = df[df["account_id"] == row["account_id"].iloc[0]]
+    key = row["audio_key"].iloc[0]
+    shared = df[df["audio_key"] == key] if isinstance(key, str) else row
+    # Patterns that cannot fire on so few rows are skipped (the same flags, without the
+    # frame operations that dominate the cost of a small account's check).
+    n = len(account)
+    flags: list[Flag] = []
+    if n >= th.high_volume_per_24h:
+        flags += high_volume(account, th)
+    if n >= th.burst_min_releases:
+        flags += burst(account, th)
+    if n >= th.short_min_count:
+        flags += short_tracks(account, th)
+    if n >= th.same_duration_min_releases:
+        flags += same_duration(account, th)
+    if len(shared) > 1 or n >= th.same_audio_account_min_releases:
+        both = pd.concat([account, shared]).drop_duplicates("release_id")
+        flags += same_audio(both, th)
+    flags += lookalike_artist(row, th, protected) + keyword_stuffing(row, th)
+    ids = pd.concat([row, shared]).drop_duplicates("release_id") if len(shared) > 1 else row
+    flags += identifier_invalid(ids, th)
+    return [f for f in flags if f.release_id == only]
