@@ -186,6 +186,7 @@ class Scanner:
                 search=search,
                 chromaprint_of=self._chromaprint_of,
                 cover_search=getattr(self.catalogue, "cover_search", None),
+                decoder=self.decoder,
             )
             for det in self.detectors:
                 t0, searched = time.perf_counter(), timings.get("catalogue_search", 0.0)
