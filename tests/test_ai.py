@@ -4,6 +4,7 @@ the detector on generated, short, silent and corrupt input, and the CLI end to e
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def test_plan_windows_bounds_the_analysis():
     w = ai_traces.plan_windows(600.0, window_s=10.0, max_windows=4)
     assert len(w) == 4 and all(d == 10.0 for _, d in w)
     assert all(s >= 0 and s + d <= 600.0 for s, d in w)
-    assert all(b[0] - a[0] >= 10.0 for a, b in zip(w, w[1:], strict=False))
+    assert all(b[0] - a[0] >= 10.0 for a, b in itertools.pairwise(w))
 
 
 def test_riffusion_image_is_8bit_512_bins():
