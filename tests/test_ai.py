@@ -147,7 +147,7 @@ def riffusion_pair(tmp_path_factory):
 
 
 def test_riffusion_style_clip_scores_higher_than_its_source(riffusion_pair):
-    det = AIDetector()
+    det = AIDetector(report_min_strength=0.0)
     src = det.run(_ctx(riffusion_pair / "source.wav"))
     riff = det.run(_ctx(riffusion_pair / "riffusion.wav"))
     assert len(src) == len(riff) == 1
@@ -162,7 +162,7 @@ def test_riffusion_style_clip_scores_higher_than_its_source(riffusion_pair):
 
 
 def test_short_silent_and_22k_input(tmp_path):
-    det = AIDetector()
+    det = AIDetector(report_min_strength=0.0)
     write_wav(tmp_path / "short.wav", synth_piece(1, 4.5, sample_rate=SR), SR)
     assert det.run(_ctx(tmp_path / "short.wav")) == []
     write_wav(tmp_path / "silent.wav", np.zeros(SR * 8, np.float32), SR)
@@ -170,6 +170,8 @@ def test_short_silent_and_22k_input(tmp_path):
     write_wav(tmp_path / "low.wav", synth_piece(2, 8.0, sample_rate=22050), 22050)
     ev = det.run(_ctx(tmp_path / "low.wav"))
     assert len(ev) == 1 and ev[0].details["native_sample_rate"] == 22050
+    assert ev[0].strength < 0.5  # band-limited by its rate, not by a generator
+    assert AIDetector().run(_ctx(tmp_path / "low.wav")) == []  # under the report floor
 
 
 def _check(files, *extra, home):
