@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export COMPLIANCE_HOME ?= $(CURDIR)/compliance-data
 
-.PHONY: run demo test lint format bench bench-cover bench-service bench-ai train-ai install clean eval-corpus
+.PHONY: run demo test lint format bench bench-cover bench-service bench-history bench-ai train-ai install clean eval-corpus
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -62,6 +62,12 @@ bench-ai: $(STAMP)
 # Intake service load and fault figures (docs/benchmarks.md, "Intake service (issue 3)").
 bench-service: $(STAMP)
 	$(PY) scripts/loadtest.py && $(PY) scripts/faulttest.py
+
+# Release history: the incremental check against 1,000,000 synthetic releases, and
+# import + flags of the corpus bulk log (docs/benchmarks.md, issue 6).
+bench-history: $(STAMP)
+	$(PY) scripts/bench_history.py --log "$(EVAL_CACHE)/corpus/dev/bulk/releases.jsonl" \
+		--protected "$(EVAL_CACHE)/corpus/dev/bulk/protected_artists.txt"
 
 clean:
 	rm -rf $(VENV) compliance-data .pytest_cache .ruff_cache

@@ -16,6 +16,7 @@ import click
 
 from compliance.app import App
 from compliance.errors import ComplianceError
+from compliance.history import cli as history_cli
 from compliance.policy.cli import policy as policy_group
 from compliance.settings import Settings
 
@@ -484,6 +485,9 @@ def serve(host: str, port: int, processes: int, embedded_worker: bool, demo_key:
 
 
 main.add_command(policy_group)
+main.add_command(history_cli.history)
+main.add_command(history_cli.accounts)
+main.add_command(history_cli.bank)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,6 +3,7 @@
 from compliance.detectors.ai import AIDetector
 from compliance.detectors.base import Detector, ScanContext
 from compliance.detectors.cover import CoverDetector
+from compliance.detectors.history import HistoryDetector
 from compliance.detectors.remix import RemixDetector
 from compliance.detectors.reupload import ReuploadDetector
 
@@ -10,6 +11,7 @@ DEFAULT_DETECTORS: tuple[type[Detector], ...] = (
     ReuploadDetector,
     RemixDetector,
     CoverDetector,
+    HistoryDetector,
     AIDetector,
 )
 
@@ -18,6 +20,7 @@ __all__ = [
     "AIDetector",
     "CoverDetector",
     "Detector",
+    "HistoryDetector",
     "RemixDetector",
     "ReuploadDetector",
     "ScanContext",

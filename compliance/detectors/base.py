@@ -70,6 +70,9 @@ class ScanContext:
         ``cover_search(ChromaSequence) -> list[CoverMatch]``: the catalogue cover search
         (:meth:`compliance.storage.index_files.CatalogueIndex.cover_search`); none: no
         cover index.
+    history : callable, optional
+        ``history(ctx) -> list[compliance.history.patterns.Flag]``: the account patterns
+        of this upload against the stored release history; none: no history.
     decoder : str
         Backend of :func:`fingerprints.audio.decode` for the high-rate windows
         (``"soundfile"`` or ``"ffmpeg"``, as the scan's own decode).
@@ -82,6 +85,7 @@ class ScanContext:
     search: Callable[[np.ndarray], list[CatalogueMatch]]
     chromaprint_of: Callable[[str], np.ndarray | None]
     cover_search: Callable[..., list] | None = None
+    history: Callable[..., list] | None = None
     decoder: str = "soundfile"
 
     @cached_property

@@ -19,6 +19,9 @@ class EvidenceKind(StrEnum):
     UNDISCLOSED_AI = "undisclosed_ai"
     BULK_PATTERN = "bulk_pattern"
     IMPERSONATION = "impersonation"
+    DUPLICATE_ACROSS_ACCOUNTS = "duplicate_across_accounts"
+    METADATA_SPAM = "metadata_spam"
+    IDENTIFIER_INVALID = "identifier_invalid"
 
 
 @dataclass(frozen=True, slots=True)

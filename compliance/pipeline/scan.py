@@ -118,6 +118,11 @@ class Scanner:
         self.max_bytes = max_bytes
         self.record = record
         self.decoder = decoder
+        self.history = None
+        if store is not None and hasattr(policy, "history_thresholds"):
+            from compliance.history.scan_release import HistoryHook
+
+            self.history = HistoryHook(store, policy.history_thresholds())
         self._cp_cache: dict[str, np.ndarray | None] = {}
 
     def _chromaprint_of(self, catalogue_id: str) -> np.ndarray | None:
@@ -148,6 +153,7 @@ class Scanner:
         result = ScanResult(file=str(path) if file_name is None else file_name)
         meta = metadata or ReleaseMetadata()
         timings = result.timings_s
+        release = None
         try:
             t0 = time.perf_counter()
             clip = decode(
@@ -178,6 +184,12 @@ class Scanner:
                 finally:
                     timings["catalogue_search"] = time.perf_counter() - t0
 
+            release = None
+            if self.history is not None:
+                from compliance.history.scan_release import release_of_upload
+
+                release = release_of_upload(meta, result.content_hash, clip.duration_s)
+            hook = self.history
             ctx = ScanContext(
                 file=str(path),
                 clip=clip,
@@ -186,6 +198,7 @@ class Scanner:
                 search=search,
                 chromaprint_of=self._chromaprint_of,
                 cover_search=getattr(self.catalogue, "cover_search", None),
+                history=(lambda _ctx: hook.flags(release)) if release and hook else None,
                 decoder=self.decoder,
             )
             for det in self.detectors:
@@ -208,6 +221,8 @@ class Scanner:
         result.elapsed_s = time.perf_counter() - started
         if self.record and result.ok:
             result.scan_id = self._record(result, meta)
+            if self.history is not None and release is not None:
+                self.history.record(release)
         return result
 
     def _record(self, result: ScanResult, meta: ReleaseMetadata) -> str:

@@ -127,8 +127,20 @@ class Policy:
         """``"enforce"`` or ``"shadow"``."""
         return self.doc.mode
 
+    def history_thresholds(self):
+        """The account-pattern tuning: defaults with the policy's ``history`` values.
+
+        Returns
+        -------
+        compliance.history.thresholds.Thresholds
+        """
+        from compliance.history.thresholds import with_overrides
+
+        return with_overrides({k: t.value for k, t in self.doc.history.items()})
+
     def thresholds(self) -> dict[str, dict[str, Any]]:
-        """Every numeric threshold of every rule, with its source.
+        """Every numeric threshold of every rule (and of the ``history`` section, as
+        ``history.<knob>``), with its source.
 
         Returns
         -------
@@ -144,6 +156,10 @@ class Policy:
                     "source": src.source,
                     "date": src.date.isoformat(),
                 }
+        for name, t in self.doc.history.items():
+            out[f"history.{name}"] = {
+                "value": t.value, "source": t.source, "date": t.date.isoformat(),
+            }  # fmt: skip
         return out
 
     def trace(

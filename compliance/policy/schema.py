@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from pydantic_core import PydanticCustomError
 
 from compliance.domain import EvidenceKind
+from compliance.history.thresholds import INTEGER_KNOBS, KNOBS
 
 Action = Literal["pass", "review", "block", "require_disclosure"]
 VerdictName = Literal["pass", "review", "block"]
@@ -162,6 +163,18 @@ class Rule(_Closed):
         return self
 
 
+HistoryKnob = Literal[KNOBS]  # type: ignore[valid-type]
+
+
+class HistoryThreshold(_Closed):
+    """A tuning value of the account-level patterns (:mod:`compliance.history`), with
+    where it comes from."""
+
+    value: Annotated[float, Field(strict=True, ge=0.0, allow_inf_nan=False)]
+    source: str = Field(min_length=3)
+    date: dt.date
+
+
 class PolicyDoc(_Closed):
     """A whole policy file."""
 
@@ -171,6 +184,14 @@ class PolicyDoc(_Closed):
     description: str | None = None
     default: VerdictName = "pass"
     rules: list[Rule] = Field(min_length=1)
+    history: dict[HistoryKnob, HistoryThreshold] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _whole_counts(self) -> PolicyDoc:
+        for name, t in self.history.items():
+            if name in INTEGER_KNOBS and t.value != int(t.value):
+                raise problem(f"{name} counts releases: give a whole number", ("history", name))
+        return self
 
     @model_validator(mode="after")
     def _unique_rule_ids(self) -> PolicyDoc:

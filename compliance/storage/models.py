@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -39,8 +40,10 @@ NAMING_CONVENTION = {
 __all__ = [
     "NAMING_CONVENTION",
     "ApiKeyRow",
+    "BankNameRow",
     "Base",
     "CatalogueTrackRow",
+    "HistoryReleaseRow",
     "IndexSegmentRow",
     "JobRow",
     "ReleaseFileRow",
@@ -263,3 +266,47 @@ class WebhookAttemptRow(Base):
     duration_ms: Mapped[float] = mapped_column(Float, nullable=False)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class HistoryReleaseRow(Base):
+    """A release the checker has seen (imported from a past log or checked), with what
+    the account-level patterns of ``compliance.history`` read."""
+
+    __tablename__ = "history_releases"
+
+    release_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    upload_ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    account_created_ts: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    account_country: Mapped[str | None] = mapped_column(String(8))
+    artist_name: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    genre: Mapped[str | None] = mapped_column(String(128))
+    label_name: Mapped[str | None] = mapped_column(Text)
+    audio_key: Mapped[str | None] = mapped_column(String(128), index=True)
+    explicit: Mapped[bool | None] = mapped_column(Boolean)
+    isrc: Mapped[str | None] = mapped_column(String(32), index=True)
+    upc: Mapped[str | None] = mapped_column(String(32))
+    release_date: Mapped[str | None] = mapped_column(String(10))
+    contains_ai: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+Index(
+    "ix_history_releases_account_id_upload_ts",
+    HistoryReleaseRow.account_id,
+    HistoryReleaseRow.upload_ts,
+)
+
+
+class BankNameRow(Base):
+    """A name in a name bank (``protected_artist``): operators edit it from the CLI."""
+
+    __tablename__ = "bank_names"
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    added_by: Mapped[str | None] = mapped_column(String(256))

@@ -102,7 +102,7 @@ def _ping_if_idle(engine):
     return checkout
 
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 """The newest migration's revision (a test checks it against the migrations folder)."""
 
 

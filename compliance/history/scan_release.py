@@ -1,0 +1,72 @@
+"""The history row of an upload being checked, and the scanner's hook into the history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from compliance.domain import ReleaseMetadata
+from compliance.history.records import HistoryRelease, parse_release
+
+
+def release_of_upload(
+    meta: ReleaseMetadata, content_hash: str, duration_s: float, *, now: datetime | None = None
+) -> HistoryRelease | None:
+    """The release as the history records it, or None when it cannot be attributed (no
+    account id) or its metadata does not validate (the scan goes on without history).
+
+    The release id is ``extra.release_id`` when the uploader gives one, else the account
+    and the audio's content hash: checking the same audio for the same account twice
+    records it once."""
+    if not meta.account_id:
+        return None
+    extra = meta.extra or {}
+    rid = extra.get("release_id") or f"{meta.account_id}:{content_hash.split(':')[-1][:24]}"
+    row = {
+        "release_id": rid, "account_id": meta.account_id,
+        "upload_ts": (now or datetime.now(UTC)).isoformat(),
+        "account_created_ts": extra.get("account_created_ts"),
+        "account_country": extra.get("account_country"), "artist_name": meta.artist,
+        "title": meta.title or extra.get("title") or "(untitled)", "duration_s": duration_s,
+        "genre": extra.get("genre"), "label_name": meta.label or extra.get("label_name"),
+        "audio_key": content_hash,
+        "isrc": meta.isrcs[0] if meta.isrcs else extra.get("isrc"),
+        "upc": meta.upc or extra.get("upc"), "release_date": extra.get("release_date"),
+        "contains_ai": meta.contains_ai,
+    }  # fmt: skip
+    got = parse_release(row, line=0)
+    return None if isinstance(got, list) else got
+
+
+class HistoryHook:
+    """What the scanner gives detectors (``ctx.history``) and records after a decision.
+
+    Parameters
+    ----------
+    store : compliance.storage.Store
+    thresholds : compliance.history.thresholds.Thresholds
+    """
+
+    def __init__(self, store, thresholds) -> None:
+        self.store = store
+        self.thresholds = thresholds
+        self._protected = None
+
+    def protected(self):
+        """The protected-artist bank, read once per hook."""
+        if self._protected is None:
+            from compliance.history.cli import PROTECTED_ARTIST
+            from compliance.history.store import list_names
+            from compliance.metadata.names import ProtectedNames
+
+            self._protected = ProtectedNames(list_names(self.store, PROTECTED_ARTIST))
+        return self._protected
+
+    def flags(self, release: HistoryRelease) -> list:
+        from compliance.history.incremental import flags_for_release
+
+        return flags_for_release(self.store, release, self.thresholds, protected=self.protected())
+
+    def record(self, release: HistoryRelease) -> None:
+        from compliance.history.store import insert_releases
+
+        insert_releases(self.store, [release], source="check")
