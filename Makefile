@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export COMPLIANCE_HOME ?= $(CURDIR)/compliance-data
 
-.PHONY: run demo test lint format bench bench-cover bench-service bench-history install clean eval-corpus
+.PHONY: run demo test lint format bench bench-cover bench-service bench-history bench-ai train-ai install clean eval-corpus
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -46,6 +46,18 @@ bench: $(STAMP)
 # shortlist over 100,000 synthetic embeddings (docs/benchmarks.md, "Covers (issue 4)").
 bench-cover: $(STAMP)
 	$(PY) scripts/bench_cover.py
+
+# The AI-generated-audio classifier (fingerprints/models/ai_v1.json and its card), trained
+# from data the script renders itself (Debian music packages, fluidsynth, the project's
+# synthesiser; never the evaluation corpus). AI_TRAIN_CACHE holds the rendered set
+# (outside the repository; about 1 GB, 20-30 minutes on 2 cores the first time).
+AI_TRAIN_CACHE ?= $(abspath ../ai-cache)
+train-ai: $(STAMP)
+	AI_TRAIN_CACHE="$(AI_TRAIN_CACHE)" $(PY) scripts/train_ai.py
+
+# AI detector speed (seconds per minute of audio) and results on 5/10/30 s clips.
+bench-ai: $(STAMP)
+	$(PY) scripts/bench_ai.py
 
 # Intake service load and fault figures (docs/benchmarks.md, "Intake service (issue 3)").
 bench-service: $(STAMP)

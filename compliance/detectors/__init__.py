@@ -1,5 +1,6 @@
 """Detectors: each turns what a scan computed into typed Evidence. None of them decides."""
 
+from compliance.detectors.ai import AIDetector
 from compliance.detectors.base import Detector, ScanContext
 from compliance.detectors.cover import CoverDetector
 from compliance.detectors.history import HistoryDetector
@@ -7,11 +8,16 @@ from compliance.detectors.remix import RemixDetector
 from compliance.detectors.reupload import ReuploadDetector
 
 DEFAULT_DETECTORS: tuple[type[Detector], ...] = (
-    ReuploadDetector, RemixDetector, CoverDetector, HistoryDetector,
-)  # fmt: skip
+    ReuploadDetector,
+    RemixDetector,
+    CoverDetector,
+    HistoryDetector,
+    AIDetector,
+)
 
 __all__ = [
     "DEFAULT_DETECTORS",
+    "AIDetector",
     "CoverDetector",
     "Detector",
     "HistoryDetector",

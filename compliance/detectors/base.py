@@ -23,6 +23,31 @@ class CatalogueMatch:
     match: LandmarkMatch
 
 
+HIGH_RATE_WINDOW_S = 10.0
+"""Length of each high-rate analysis window, seconds."""
+HIGH_RATE_WINDOWS = 4
+"""Most high-rate windows decoded per upload (bounds the cost of long files)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HighRateAudio:
+    """Windows of an upload at a high sample rate (see :attr:`ScanContext.high_rate`).
+
+    Attributes
+    ----------
+    sample_rate : int
+        Hz of every window (44100).
+    native_rate : int or None
+        The sample rate stored in the file, Hz (None if the header could not be read).
+    windows : tuple of (start_s, AudioClip)
+        Start in the file, seconds, and the decoded mono window.
+    """
+
+    sample_rate: int
+    native_rate: int | None
+    windows: tuple[tuple[float, AudioClip], ...]
+
+
 @dataclass
 class ScanContext:
     """Everything a detector may read about one upload.
@@ -48,6 +73,9 @@ class ScanContext:
     history : callable, optional
         ``history(ctx) -> list[compliance.history.patterns.Flag]``: the account patterns
         of this upload against the stored release history; none: no history.
+    decoder : str
+        Backend of :func:`fingerprints.audio.decode` for the high-rate windows
+        (``"soundfile"`` or ``"ffmpeg"``, as the scan's own decode).
     """
 
     file: str
@@ -58,6 +86,7 @@ class ScanContext:
     chromaprint_of: Callable[[str], np.ndarray | None]
     cover_search: Callable[..., list] | None = None
     history: Callable[..., list] | None = None
+    decoder: str = "soundfile"
 
     @cached_property
     def catalogue_matches(self) -> list[CatalogueMatch]:
@@ -80,6 +109,37 @@ class ScanContext:
     def chroma(self):
         """The upload's :class:`fingerprints.cover.ChromaSequence`."""
         return self._analysis[1]
+
+    @cached_property
+    def high_rate(self) -> HighRateAudio:
+        """Windows of the upload decoded again at 44.1 kHz (the clip is 11025 Hz: nothing
+        above 5.5 kHz), for detectors that look at the whole band. At most
+        ``HIGH_RATE_WINDOWS`` windows of ``HIGH_RATE_WINDOW_S`` seconds spread over the
+        file (:func:`fingerprints.ai_traces.plan_windows`), decoded once per scan; a
+        window that cannot be decoded is left out."""
+        from fingerprints import ai_traces
+        from fingerprints.audio import decode
+        from fingerprints.errors import AudioError
+
+        rate = ai_traces.SAMPLE_RATE
+        windows: list[tuple[float, AudioClip]] = []
+        plan = ai_traces.plan_windows(
+            self.clip.duration_s, window_s=HIGH_RATE_WINDOW_S, max_windows=HIGH_RATE_WINDOWS
+        )
+        for start, length in plan:
+            try:
+                w = decode(
+                    self.file, sample_rate=rate, start_s=start, duration_s=length,
+                    max_duration_s=max(length, 1.0) + 2.0, backend=self.decoder,
+                )  # fmt: skip
+            except (AudioError, OSError, ValueError):
+                continue
+            windows.append((start, w))
+        return HighRateAudio(
+            sample_rate=rate,
+            native_rate=ai_traces.native_sample_rate(self.file),
+            windows=tuple(windows),
+        )
 
     @cached_property
     def chromaprint(self) -> np.ndarray:

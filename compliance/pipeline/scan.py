@@ -199,6 +199,7 @@ class Scanner:
                 chromaprint_of=self._chromaprint_of,
                 cover_search=getattr(self.catalogue, "cover_search", None),
                 history=(lambda _ctx: hook.flags(release)) if release and hook else None,
+                decoder=self.decoder,
             )
             for det in self.detectors:
                 t0, searched = time.perf_counter(), timings.get("catalogue_search", 0.0)
