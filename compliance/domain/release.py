@@ -46,9 +46,34 @@ class ReleaseMetadata:
             account_id=data.get("account_id"),
             uploader_tier=data.get("uploader_tier"),
             licences=tuple(lic),
-            contains_ai=data.get("contains_ai"),
+            contains_ai=contains_ai_value(data.get("contains_ai")),
             extra={k: v for k, v in data.items() if k not in known},
         )
 
     def has_licence_for(self, catalogue_id: str | None) -> bool:
         return "*" in self.licences or (catalogue_id is not None and catalogue_id in self.licences)
+
+
+CONTAINS_AI = ("All", "Partly", "None")
+"""DDEX ERN 4.3.2 ``ContainsAI`` values."""
+
+
+def contains_ai_value(value: Any) -> str | None:
+    """A declared ``contains_ai`` in its DDEX spelling (case-insensitive), None when not
+    declared (missing or empty); anything else is an error, never silently "not
+    declared".
+
+    Raises
+    ------
+    ValueError
+        For a value outside ``All``, ``Partly``, ``None``.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        for v in CONTAINS_AI:
+            if value.strip().casefold() == v.casefold():
+                return v
+    raise ValueError(
+        f"metadata 'contains_ai' must be one of All, Partly, None (DDEX ContainsAI), got {value!r}"
+    )
