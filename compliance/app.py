@@ -111,12 +111,15 @@ class App:
                 self.catalogue_generation += 1
             return self._catalogue
 
-    def scanner(self, *, record: bool = True, decoder: str | None = None):
+    def scanner(self, *, record: bool = True, decoder: str | None = None, history: bool = True):
         """A Scanner on the current catalogue view; ``decoder="ffmpeg"`` for untrusted
-        uploads (see :data:`compliance.pipeline.scan.DECODER`)."""
+        uploads (see :data:`compliance.pipeline.scan.DECODER`). ``history=False``: no
+        account evidence and nothing recorded in the release history (the API's
+        content-addressed analyses, shared by every account that submits the audio)."""
         from compliance.pipeline.scan import DECODER, Scanner
 
         return Scanner(
+            history=history,
             store=self.store,
             catalogue=self.catalogue(),
             policy=self.policy,

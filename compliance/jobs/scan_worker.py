@@ -148,8 +148,10 @@ class ScanWorker:
                               error_message=f"the stored upload {address} is missing")  # fmt: skip
         meta = ReleaseMetadata.from_mapping(payload.get("metadata") or {})
         # A fresh catalogue view (sees the latest ingest); uploads are untrusted: decoded
-        # only in a limited ffmpeg subprocess, never in this process.
-        scanner = self.app.scanner(decoder="ffmpeg")
+        # only in a limited ffmpeg subprocess, never in this process. No account
+        # evidence: the analysis is shared by every submission of the same audio, and
+        # account patterns belong to the submitter (not wired into the API yet).
+        scanner = self.app.scanner(decoder="ffmpeg", history=False)
         path = blobs.path(address)
         result = scanner.check(path, meta, file_name=name)
         if result.error_message:  # the blob's location is ours, not the client's business

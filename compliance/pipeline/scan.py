@@ -96,6 +96,9 @@ class Scanner:
     decoder : str
         ``"soundfile"`` (in process for the common containers, else ffmpeg) or
         ``"ffmpeg"`` (always a limited subprocess: for untrusted uploads).
+    history : bool
+        Account evidence from the release history (:mod:`compliance.history`) for
+        uploads with an account id, and the upload recorded in it.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class Scanner:
         max_bytes: int = 1 << 30,
         record: bool = True,
         decoder: str = DECODER,
+        history: bool = True,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
@@ -119,7 +123,7 @@ class Scanner:
         self.record = record
         self.decoder = decoder
         self.history = None
-        if store is not None and hasattr(policy, "history_thresholds"):
+        if history and store is not None and hasattr(policy, "history_thresholds"):
             from compliance.history.scan_release import HistoryHook
 
             self.history = HistoryHook(store, policy.history_thresholds())
