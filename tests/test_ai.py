@@ -161,6 +161,21 @@ def test_riffusion_style_clip_scores_higher_than_its_source(riffusion_pair):
     )
 
 
+def test_no_ai_analysis_of_a_confident_catalogue_reupload(riffusion_pair):
+    from compliance.detectors.base import CatalogueMatch
+    from fingerprints.align import LandmarkMatch
+
+    path = riffusion_pair / "riffusion.wav"
+    whole = LandmarkMatch(
+        track=0, inliers=80, query_start_s=0.0, query_end_s=5.1, catalogue_start_s=0.0,
+        catalogue_end_s=5.1, speed_ratio=1.0, pitch_shift_semitones=0.0,
+    )  # fmt: skip
+    ctx = _ctx(path)
+    ctx.search = lambda s: [CatalogueMatch("cat-1", 5.12, whole)]
+    assert AIDetector(report_min_strength=0.0).run(ctx) == []
+    assert AIDetector(report_min_strength=0.0).run(_ctx(path))  # unknown audio: analysed
+
+
 def test_short_silent_and_22k_input(tmp_path):
     det = AIDetector(report_min_strength=0.0)
     write_wav(tmp_path / "short.wav", synth_piece(1, 4.5, sample_rate=SR), SR)

@@ -15,6 +15,11 @@ windows are all silent or undecodable get no evidence, nor do uploads whose prob
 is under :data:`REPORT_MIN_STRENGTH`. Whether the release declared AI
 (ContainsAI) is compared by the policy (``declared: {contains_ai: ...}``), which alone
 decides; the detector reports what it heard whatever the declaration.
+
+Not run when the landmark search found the upload to be a catalogue recording with
+confidence (as for covers): the audio is then the distributor's own recording, whose
+provenance is known, and the window analysis (about 0.4 CPU-s per upload) is the
+largest cost of a check.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 from compliance.detectors.base import ScanContext
+from compliance.detectors.cover import CONFIDENT
+from compliance.detectors.landmark_evidence import is_reupload, match_strength
 from compliance.domain import Evidence, EvidenceKind
 from fingerprints import ai_model, ai_traces
 
@@ -65,6 +72,12 @@ class AIDetector:
     def run(self, ctx: ScanContext) -> list[Evidence]:
         if ctx.clip.duration_s < MIN_DURATION_S:
             return []
+        upload_s = ctx.clip.duration_s
+        if any(
+            match_strength(m) >= CONFIDENT and is_reupload(m, upload_s)
+            for m in ctx.catalogue_matches
+        ):
+            return []  # a catalogue recording: not an upload of unknown provenance
         hr = ctx.high_rate
         rows, spans = [], []
         for start, w in hr.windows:
