@@ -3,9 +3,10 @@
 Every function takes a frame of releases with the columns of
 :data:`compliance.history.store.COLUMNS` and returns :class:`Flag` rows: which release,
 which pattern, a strength in 0..1 and the numbers behind it. :func:`detect` runs them all
-over a whole history (``compliance history flags``); :func:`detect_release` runs them for
-one new release on the part of the history it needs (its account's recent window and the
-releases that share its audio), which is what makes a check incremental.
+over a whole history (``compliance history flags``), or with ``only=`` for one new
+release on the part of the history it needs (its account's recent window and the
+releases that share its audio: :mod:`compliance.history.incremental`), which is what
+makes a check incremental.
 
 The thresholds are :class:`~compliance.history.thresholds.Thresholds` (defaults there;
 the policy file's ``history`` section overrides them, each with its source).
