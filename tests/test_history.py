@@ -285,3 +285,25 @@ def test_check_adds_account_evidence_and_records_the_release(tmp_path):
     r = run.invoke(main, ["check", str(upload), "--json"], env=env)
     out = json.loads(next(line for line in r.output.splitlines() if line.startswith("{")))
     assert not [e for e in out["evidence"] if e["detector"] == "history"]
+
+
+def test_cli_flags_since_and_report_formats(tmp_path):
+    env = {"COMPLIANCE_HOME": str(tmp_path / "home")}
+    old = _account("OLD", 120, start=datetime(2024, 1, 1, tzinfo=UTC), step_s=300)
+    new = _account("NEW", 120, start=datetime(2025, 6, 1, tzinfo=UTC), step_s=300)
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in old + new) + "\n", encoding="utf-8")
+    run = CliRunner()
+    assert run.invoke(main, ["history", "import", str(log)], env=env).exit_code == 0
+    r = run.invoke(main, ["history", "flags", "--since", "2025-01-01", "--format", "jsonl"],
+                   env=env)  # fmt: skip
+    got = [json.loads(line) for line in r.output.splitlines() if line.startswith("{")]
+    assert got and {o["account_id"] for o in got} == {"NEW"}
+    r = run.invoke(main, ["accounts", "report", "--format", "csv"], env=env)
+    lines = [line for line in r.output.splitlines() if line and not line.startswith("history")]
+    assert lines[0] == "account_id,risk,releases,flagged_releases,patterns"
+    assert {line.split(",")[0] for line in lines[1:]} == {"OLD", "NEW"}
+    r = run.invoke(main, ["accounts", "report"], env=env)
+    assert r.exit_code == 0 and "high_volume (120)" in r.output
+    r = run.invoke(main, ["bank", "remove", "--kind", "protected_artist", "Nobody"], env=env)
+    assert r.exit_code == 1 and "not in the protected_artist bank" in r.output
