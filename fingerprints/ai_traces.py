@@ -28,9 +28,6 @@ through the deep stop band and the flatness features.
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import numpy as np
 import scipy.fft as sfft
 from numpy.lib.stride_tricks import sliding_window_view
@@ -84,27 +81,6 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 _BANDS_HZ = ((200.0, 2000.0), (2000.0, 5000.0), (5000.0, 10000.0))
 _WINDOW = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
-
-
-def native_sample_rate(path: str | os.PathLike) -> int | None:
-    """The sample rate of a file's first audio stream, as stored (Hz), or None.
-
-    Reads the header with libsndfile, else asks ffprobe."""
-    try:
-        import soundfile as sf
-
-        return int(sf.info(str(path)).samplerate)
-    except Exception:
-        pass
-    try:
-        out = subprocess.run(
-            ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-             "stream=sample_rate", "-of", "csv=p=0", "file:" + str(path)],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        return int(out.stdout.strip().splitlines()[0])
-    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-        return None
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

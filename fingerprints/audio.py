@@ -41,6 +41,7 @@ __all__ = [
     "decode",
     "encode",
     "probe_duration",
+    "probe_sample_rate",
     "resample",
     "write_wav",
 ]
@@ -139,6 +140,23 @@ def _check_file(path: Path, max_bytes: int) -> int:
     return st.st_size
 
 
+def _ffprobe(path: str | os.PathLike, entries: str, *, timeout_s: float) -> str | None:
+    """The first line ``ffprobe -show_entries ENTRIES`` prints for a local audio file
+    (the same input restrictions as the decoder: :func:`_ffmpeg_input`), or None."""
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        return None
+    cmd = [exe, "-v", "error", *_ffmpeg_input(Path(path)),
+           "-select_streams", "a:0", "-show_entries", entries, "-of", "csv=p=0"]  # fmt: skip
+    try:
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
+        )
+        return out.stdout.strip().splitlines()[0]
+    except (subprocess.TimeoutExpired, IndexError, OSError):
+        return None
+
+
 def probe_duration(path: str | os.PathLike, *, timeout_s: float = 30.0) -> float | None:
     """Duration from the container, read by ``ffprobe`` without decoding.
 
@@ -154,19 +172,44 @@ def probe_duration(path: str | os.PathLike, *, timeout_s: float = 30.0) -> float
         Seconds; None when unknown (no ffprobe, not a media file, no duration in the
         header, timeout). For some files (MP3 without a VBR header) it is an estimate.
     """
-    exe = shutil.which("ffprobe")
-    if exe is None:
-        return None
-    cmd = [exe, "-v", "error", *_ffmpeg_input(Path(path)),
-           "-show_entries", "format=duration", "-of", "csv=p=0"]  # fmt: skip
     try:
-        out = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
-        )
-        value = float(out.stdout.strip().splitlines()[0])
-    except (subprocess.TimeoutExpired, ValueError, IndexError, OSError):
+        value = float(_ffprobe(path, "format=duration", timeout_s=timeout_s) or "")
+    except ValueError:
         return None
     return value if math.isfinite(value) and value >= 0 else None
+
+
+def probe_sample_rate(
+    path: str | os.PathLike, *, backend: str = "ffmpeg", timeout_s: float = 30.0
+) -> int | None:
+    """The sample rate stored in a file's first audio stream, Hz, without decoding.
+
+    Parameters
+    ----------
+    path : path-like
+    backend : str
+        ``"soundfile"``: the header is read in process by libsndfile when it can, else
+        by ffprobe; ``"ffmpeg"`` (untrusted uploads): only by the ffprobe subprocess.
+    timeout_s : float
+        Wall-clock limit of the ffprobe process, seconds.
+
+    Returns
+    -------
+    int or None
+        None when unknown.
+    """
+    if backend == "soundfile" and _looks_like_sndfile_format(Path(path)):
+        try:
+            import soundfile as sf
+
+            return int(sf.info(str(path)).samplerate)
+        except Exception:  # libsndfile refuses it: ask ffprobe
+            pass
+    try:
+        rate = int(_ffprobe(path, "stream=sample_rate", timeout_s=timeout_s) or "")
+    except ValueError:
+        return None
+    return rate if rate > 0 else None
 
 
 def decode(

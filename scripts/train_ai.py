@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from compliance.synth import synth_piece  # noqa: E402
 from fingerprints import generators  # noqa: E402
-from fingerprints.audio import decode, encode  # noqa: E402
+from fingerprints.audio import decode, encode, probe_sample_rate  # noqa: E402
 
 SR = 44100
 SEED = 20261202
@@ -477,7 +477,7 @@ def featurise(rows: list[dict], cache: Path, rng: np.random.Generator) -> tuple[
         key = row["id"]
         if key not in done:
             r = np.random.default_rng([SEED, 7, n])
-            native = ai_traces.native_sample_rate(row["path"])
+            native = probe_sample_rate(row["path"], backend="soundfile")
             x = decode(row["path"], sample_rate=SR).samples
             entries = []
             for w in ("whole", "short"):

@@ -292,6 +292,20 @@ def test_probe_duration(files, tmp_path):
     assert audio.probe_duration(tmp_path / "missing.wav") is None
 
 
+def test_probe_sample_rate_in_process_or_by_ffprobe_only(files, tmp_path, monkeypatch):
+    rates = {audio.probe_sample_rate(files["wav"], backend=b) for b in ("soundfile", "ffmpeg")}
+    assert rates == {SR}
+    assert audio.probe_sample_rate(files["opus"]) == 48000  # Opus streams are 48 kHz
+    assert audio.probe_sample_rate(_write(tmp_path / "t.txt", b"hello")) is None
+    import soundfile
+
+    def refuse(*a, **k):
+        raise AssertionError("untrusted input parsed in process")
+
+    monkeypatch.setattr(soundfile, "info", refuse)
+    assert audio.probe_sample_rate(files["flac"], backend="ffmpeg") == SR
+
+
 @needs_proc_children
 def test_timeout_kills_and_reaps_ffmpeg(files):
     before = _children()

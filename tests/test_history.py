@@ -15,7 +15,7 @@ from compliance.cli import main
 from compliance.history import patterns
 from compliance.history.importer import import_log
 from compliance.history.records import parse_release
-from compliance.history.store import COLUMNS, load_account_window, load_history
+from compliance.history.store import load_account_window, load_history, releases_frame
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -35,10 +35,7 @@ def _row(i: int, **kw) -> dict:
 def _frame(rows: list[dict]) -> pd.DataFrame:
     recs = [parse_release(r, line=n) for n, r in enumerate(rows, 1)]
     assert not any(isinstance(r, list) for r in recs), recs
-    df = pd.DataFrame([[getattr(r, c) for c in COLUMNS] for r in recs], columns=list(COLUMNS))
-    for c in ("upload_ts", "account_created_ts"):
-        df[c] = pd.to_datetime(df[c], utc=True)
-    return df
+    return releases_frame(recs)
 
 
 # ------------------------------------------------------------------ validation

@@ -27,8 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from compliance.detectors.base import ScanContext
-from compliance.detectors.cover import CONFIDENT
-from compliance.detectors.landmark_evidence import is_reupload, match_strength
+from compliance.detectors.landmark_evidence import is_catalogue_recording
 from compliance.domain import Evidence, EvidenceKind
 from fingerprints import ai_model, ai_traces
 
@@ -72,11 +71,7 @@ class AIDetector:
     def run(self, ctx: ScanContext) -> list[Evidence]:
         if ctx.clip.duration_s < MIN_DURATION_S:
             return []
-        upload_s = ctx.clip.duration_s
-        if any(
-            match_strength(m) >= CONFIDENT and is_reupload(m, upload_s)
-            for m in ctx.catalogue_matches
-        ):
+        if is_catalogue_recording(ctx.catalogue_matches, ctx.clip.duration_s):
             return []  # a catalogue recording: not an upload of unknown provenance
         hr = ctx.high_rate
         rows, spans = [], []

@@ -118,7 +118,7 @@ class ScanContext:
         file (:func:`fingerprints.ai_traces.plan_windows`), decoded once per scan; a
         window that cannot be decoded is left out."""
         from fingerprints import ai_traces
-        from fingerprints.audio import decode
+        from fingerprints.audio import decode, probe_sample_rate
         from fingerprints.errors import AudioError
 
         rate = ai_traces.SAMPLE_RATE
@@ -137,7 +137,7 @@ class ScanContext:
             windows.append((start, w))
         return HighRateAudio(
             sample_rate=rate,
-            native_rate=ai_traces.native_sample_rate(self.file),
+            native_rate=probe_sample_rate(self.file, backend=self.decoder),
             windows=tuple(windows),
         )
 

@@ -18,7 +18,7 @@ held-out half's largest was 4.24: docs/benchmarks.md, "Covers (issue 4)").
 from __future__ import annotations
 
 from compliance.detectors.base import ScanContext
-from compliance.detectors.landmark_evidence import is_reupload, logistic, match_strength
+from compliance.detectors.landmark_evidence import confident, is_catalogue_recording, logistic
 from compliance.domain import Evidence, EvidenceKind
 
 MIDPOINT = 6.84
@@ -27,9 +27,6 @@ WIDTH = 0.5
 """Logistic width, score units."""
 REPORT_MIN_STRENGTH = 0.02
 """Weaker candidates are not reported."""
-CONFIDENT = 0.5
-"""Landmark matches at least this strong (the policy's block and review thresholds)
-make the upload a re-upload or remix of that recording rather than a cover of it."""
 MAX_REPORTED = 3
 """Candidates reported per upload, strongest first."""
 
@@ -48,14 +45,14 @@ class CoverDetector:
             return []
         upload_s = ctx.clip.duration_s
         matches = ctx.catalogue_matches
-        confident = [m for m in matches if match_strength(m) >= CONFIDENT]
-        if any(is_reupload(m, upload_s) for m in confident):
+        strong = confident(matches)
+        if is_catalogue_recording(strong, upload_s):
             return []  # the upload is a catalogue recording
         seq = ctx.chroma
         if not seq.usable:
             return []
         # a recording the landmark detectors report with confidence is not also a cover
-        landmark_ids = {m.catalogue_id for m in confident}
+        landmark_ids = {m.catalogue_id for m in strong}
         out: list[Evidence] = []
         for cm in ctx.cover_search(seq):
             if cm.catalogue_id in landmark_ids:

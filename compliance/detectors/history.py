@@ -9,9 +9,13 @@ read, and only the release's own metadata is checked.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from compliance.detectors.base import ScanContext
 from compliance.domain import Evidence, EvidenceKind
-from compliance.history.patterns import Flag
+
+if TYPE_CHECKING:  # pandas is imported only by scans that read the history
+    from compliance.history.patterns import Flag
 
 _BULK = {"high_volume", "short_tracks", "burst", "same_audio"}
 

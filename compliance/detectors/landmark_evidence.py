@@ -88,6 +88,22 @@ def is_reupload(m: CatalogueMatch, upload_s: float) -> bool:
     return coverage(m, upload_s) >= MIN_COVERAGE and not masked(m)
 
 
+CONFIDENT = 0.5
+"""Landmark matches at least this strong (the policy's block and review thresholds) are
+taken as what the upload is: a re-upload or remix of that recording."""
+
+
+def confident(matches: list[CatalogueMatch]) -> list[CatalogueMatch]:
+    """The matches of at least :data:`CONFIDENT` strength."""
+    return [m for m in matches if match_strength(m) >= CONFIDENT]
+
+
+def is_catalogue_recording(matches: list[CatalogueMatch], upload_s: float) -> bool:
+    """Whether a confident match makes the upload a copy of a catalogue recording
+    (detectors of other kinds of content then have nothing to add)."""
+    return any(is_reupload(m, upload_s) for m in confident(matches))
+
+
 def span(m: CatalogueMatch) -> tuple[float, float, float, float]:
     """The reported span: upload start and end, catalogue start and end, seconds.
 

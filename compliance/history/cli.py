@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-PROTECTED_ARTIST = "protected_artist"
+from compliance.history import PROTECTED_ARTIST
+
 NAME_BANKS = (PROTECTED_ARTIST,)
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from compliance.history import patterns
 from compliance.history.records import HistoryRelease
-from compliance.history.store import COLUMNS, load_account_window, load_by_audio
+from compliance.history.store import load_account_window, load_by_audio, releases_frame
 from compliance.history.thresholds import Thresholds
 
 
@@ -38,9 +38,7 @@ def flags_for_release(
     parts = [load_account_window(store, release.account_id, start, release.upload_ts)]
     if release.audio_key:
         parts.append(load_by_audio(store, [release.audio_key]))
-    new = pd.DataFrame([[getattr(release, c) for c in COLUMNS]], columns=list(COLUMNS))
-    for col in ("upload_ts", "account_created_ts"):
-        new[col] = pd.to_datetime(new[col], utc=True)
+    new = releases_frame([release])
     frames = [p for p in parts if not p.empty]
     df = pd.concat([*frames, new], ignore_index=True) if frames else new
     df = df.drop_duplicates("release_id", keep="last")

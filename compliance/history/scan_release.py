@@ -54,7 +54,7 @@ class HistoryHook:
     def protected(self):
         """The protected-artist bank, read once per hook."""
         if self._protected is None:
-            from compliance.history.cli import PROTECTED_ARTIST
+            from compliance.history import PROTECTED_ARTIST
             from compliance.history.store import list_names
             from compliance.metadata.names import ProtectedNames
 

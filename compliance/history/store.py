@@ -4,6 +4,7 @@ and ``bank_names``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import datetime
 
 import pandas as pd
@@ -12,11 +13,8 @@ from sqlalchemy import insert, select
 from compliance.history.records import HistoryRelease
 from compliance.storage.models import BankNameRow, HistoryReleaseRow, utcnow
 
-COLUMNS = (
-    "release_id", "account_id", "upload_ts", "account_created_ts", "account_country",
-    "artist_name", "title", "duration_s", "genre", "label_name", "audio_key", "explicit",
-    "isrc", "upc", "release_date", "contains_ai",
-)  # fmt: skip
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(HistoryRelease))
+"""The columns of a history frame: the fields of :class:`HistoryRelease`."""
 _CHUNK = 500
 
 
@@ -49,6 +47,11 @@ def insert_releases(store, releases: Sequence[HistoryRelease], *, source: str) -
             # path, which split these rows into one statement per row pattern.
             s.connection().execute(insert(HistoryReleaseRow.__table__), new)
     return len(new)
+
+
+def releases_frame(releases: Iterable[HistoryRelease]) -> pd.DataFrame:
+    """A history frame of releases not (necessarily) stored."""
+    return _frame([getattr(r, c) for c in COLUMNS] for r in releases)
 
 
 def _frame(rows: Iterable[Sequence]) -> pd.DataFrame:
