@@ -71,3 +71,8 @@ bench-history: $(STAMP)
 
 clean:
 	rm -rf $(VENV) compliance-data .pytest_cache .ruff_cache
+
+# Voice detector speed: analysis CPU seconds per minute of audio, search over 10,000
+# enrolled voices (docs/benchmarks.md, "Voice clones (issue 7)").
+bench-voice: $(STAMP)
+	$(PY) scripts/bench_voice.py

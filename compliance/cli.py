@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from compliance import bank_cli
 from compliance.app import App
 from compliance.errors import ComplianceError
 from compliance.history import cli as history_cli
@@ -487,7 +488,7 @@ def serve(host: str, port: int, processes: int, embedded_worker: bool, demo_key:
 main.add_command(policy_group)
 main.add_command(history_cli.history)
 main.add_command(history_cli.accounts)
-main.add_command(history_cli.bank)
+main.add_command(bank_cli.bank)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

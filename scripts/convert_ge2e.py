@@ -8,7 +8,8 @@ and ``_rebuild_tensor_v2``) and refuses everything else, then the raw little-end
 storages that follow the pickles. The LSTM and projection weights (not the optimiser
 state, not the GE2E loss's similarity scale) are written as float16 to
 ``fingerprints/models/ge2e_v1.npz`` with a card naming the source and its hash, and the
-wheel's licence text beside it (``ge2e_v1.LICENSE``). Run it again only to regenerate the committed file::
+wheel's licence text beside it (``ge2e_v1.LICENSE``). Run it again only to regenerate
+the committed file::
 
     python scripts/convert_ge2e.py                 # downloads the pinned wheel with pip
     python scripts/convert_ge2e.py --wheel FILE    # or converts a wheel already on disk
@@ -82,16 +83,16 @@ class _Unpickler(pickle.Unpickler):
 def read_legacy_checkpoint(data: bytes) -> dict[str, np.ndarray]:
     """The ``model_state`` tensors of a legacy PyTorch checkpoint as numpy arrays."""
     f = io.BytesIO(data)
-    if pickle.load(f) != LEGACY_MAGIC:  # noqa: S301 - plain ints/dicts, checked below
+    if pickle.load(f) != LEGACY_MAGIC:
         raise ValueError("not a legacy PyTorch checkpoint")
-    if pickle.load(f) != 1001:  # noqa: S301
+    if pickle.load(f) != 1001:
         raise ValueError("unknown checkpoint protocol version")
-    info = pickle.load(f)  # noqa: S301
+    info = pickle.load(f)
     if not info.get("little_endian", False):
         raise ValueError("big-endian checkpoint")
     unpickler = _Unpickler(f)
     obj = unpickler.load()
-    keys = pickle.load(f)  # noqa: S301
+    keys = pickle.load(f)
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ValueError("malformed storage key list")
     state = obj["model_state"]

@@ -146,7 +146,7 @@ def voice(
     from scipy.signal import lfilter
 
     rng = np.random.default_rng(seed)
-    n = int(round(seconds * sample_rate))
+    n = round(seconds * sample_rate)
     out = np.zeros(n, dtype=np.float64)
     t = 0
     while t < n:
@@ -156,7 +156,9 @@ def voice(
         if m <= 0:
             break
         tt = np.arange(m) / sample_rate
-        pitch = f0 * (1 + 0.08 * rng.uniform(-1, 1) + 0.06 * np.sin(2 * np.pi * rng.uniform(2, 5) * tt))
+        pitch = f0 * (
+            1 + 0.08 * rng.uniform(-1, 1) + 0.06 * np.sin(2 * np.pi * rng.uniform(2, 5) * tt)
+        )
         phase = np.cumsum(pitch / sample_rate)
         src = np.diff(np.floor(phase), prepend=0.0)  # one impulse per glottal cycle
         src = lfilter([1.0], [1.0, -0.97], src)  # glottal roll-off

@@ -41,8 +41,11 @@ def test_rejects_wrong_frame_shape() -> None:
         ge2e.default_encoder().embed_partials(np.zeros((2, 160, 13), dtype=np.float32))
 
 
-@pytest.mark.parametrize(("n", "want"), [(10, [0]), (160, [0]), (200, [0, 80]), (279, [0, 80]), (280, [0, 80, 160]),
-                                         (400, [0, 80, 160, 240])])  # fmt: skip
+STARTS = [(10, [0]), (160, [0]), (200, [0, 80]), (279, [0, 80]), (280, [0, 80, 160]),
+          (400, [0, 80, 160, 240])]  # fmt: skip
+
+
+@pytest.mark.parametrize(("n", "want"), STARTS)
 def test_partial_starts(n: int, want: list[int]) -> None:
     assert ge2e.partial_starts(n).tolist() == want
 
@@ -52,7 +55,9 @@ def test_same_synthetic_speaker_is_closer_than_another() -> None:
 
     def emb(seed: int, f0: float, tract: float) -> np.ndarray:
         fr = ge2e.mel_frames(voice(seed, 6.0, f0=f0, tract=tract))
-        return ge2e.mean_embedding(enc.embed_partials(ge2e.stack_partials(fr, ge2e.partial_starts(len(fr)))))
+        return ge2e.mean_embedding(
+            enc.embed_partials(ge2e.stack_partials(fr, ge2e.partial_starts(len(fr))))
+        )
 
     a1, a2, b = emb(1, 110.0, 1.0), emb(2, 110.0, 1.0), emb(3, 230.0, 1.25)
     assert float(a1 @ a2) > float(a1 @ b)

@@ -6,6 +6,7 @@ from compliance.detectors.cover import CoverDetector
 from compliance.detectors.history import HistoryDetector
 from compliance.detectors.remix import RemixDetector
 from compliance.detectors.reupload import ReuploadDetector
+from compliance.detectors.voice import VoiceDetector
 
 DEFAULT_DETECTORS: tuple[type[Detector], ...] = (
     ReuploadDetector,
@@ -13,6 +14,7 @@ DEFAULT_DETECTORS: tuple[type[Detector], ...] = (
     CoverDetector,
     HistoryDetector,
     AIDetector,
+    VoiceDetector,
 )
 
 __all__ = [
@@ -24,4 +26,5 @@ __all__ = [
     "RemixDetector",
     "ReuploadDetector",
     "ScanContext",
+    "VoiceDetector",
 ]

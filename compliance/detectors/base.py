@@ -73,6 +73,9 @@ class ScanContext:
     history : callable, optional
         ``history(ctx) -> list[compliance.history.patterns.Flag]``: the account patterns
         of this upload against the stored release history; none: no history.
+    voices : callable, optional
+        ``voices() -> compliance.voices.search.VoiceBankSnapshot``: the active
+        protected voices; none: no voice bank.
     decoder : str
         Backend of :func:`fingerprints.audio.decode` for the high-rate windows
         (``"soundfile"`` or ``"ffmpeg"``, as the scan's own decode).
@@ -86,6 +89,7 @@ class ScanContext:
     chromaprint_of: Callable[[str], np.ndarray | None]
     cover_search: Callable[..., list] | None = None
     history: Callable[..., list] | None = None
+    voices: Callable[[], object] | None = None
     decoder: str = "soundfile"
 
     @cached_property
@@ -140,6 +144,22 @@ class ScanContext:
             native_rate=probe_sample_rate(self.file, backend=self.decoder),
             windows=tuple(windows),
         )
+
+    @cached_property
+    def speech(self) -> AudioClip | None:
+        """The whole upload decoded again at 16 kHz (the speaker encoder's rate; the clip
+        stops at 5.5 kHz), once per scan; None if it cannot be decoded."""
+        from fingerprints import ge2e
+        from fingerprints.audio import decode
+        from fingerprints.errors import AudioError
+
+        try:
+            return decode(
+                self.file, sample_rate=ge2e.SAMPLE_RATE,
+                max_duration_s=self.clip.duration_s + 2.0, backend=self.decoder,
+            )  # fmt: skip
+        except (AudioError, OSError, ValueError):
+            return None
 
     @cached_property
     def chromaprint(self) -> np.ndarray:

@@ -40,6 +40,8 @@ class Evidence:
         One line for people.
     catalogue_id : str or None
         The catalogue track involved, if any.
+    voice_id : str or None
+        The protected voice involved (``voice_clone``), if any.
     query_start_s, catalogue_start_s : float or None
         Start of the matched segment in the upload and in the catalogue track, seconds.
     matched_s : float or None
@@ -60,6 +62,7 @@ class Evidence:
     detector_version: str
     explanation: str
     catalogue_id: str | None = None
+    voice_id: str | None = None
     query_start_s: float | None = None
     catalogue_start_s: float | None = None
     matched_s: float | None = None

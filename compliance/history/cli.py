@@ -1,4 +1,4 @@
-"""``compliance history``, ``compliance accounts`` and ``compliance bank`` commands."""
+"""``compliance history`` and ``compliance accounts`` commands."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from pathlib import Path
 import click
 
 from compliance.history import PROTECTED_ARTIST
-
-NAME_BANKS = (PROTECTED_ARTIST,)
 
 
 def _app():
@@ -109,52 +107,3 @@ def accounts_report(fmt: str) -> None:
                 f"{r['account_id']}\t{r['risk']:.2f}\t{r['flagged_releases']}/{r['releases']}"
                 f"\t{pats}"
             )
-
-
-@click.group()
-def bank() -> None:
-    """Banks of protected names (and, later, voices)."""
-
-
-@bank.command("import")
-@click.option("--kind", type=click.Choice(NAME_BANKS), required=True)
-@click.argument("path", type=click.Path(path_type=Path))
-def bank_import(kind: str, path: Path) -> None:
-    """Add the names in PATH (one per line; blank lines and # comments skipped)."""
-    from compliance.history.store import add_names
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        click.echo(f"error: cannot read {path}: {exc}", err=True)
-        sys.exit(1)
-    names = [n.strip() for n in text.splitlines() if n.strip() and not n.startswith("#")]
-    too_long = [n for n in names if len(n) > 512]
-    for n in too_long:
-        click.echo(f"error: name of {len(n)} characters refused (at most 512)", err=True)
-    added = add_names(_app().store, kind, [n for n in names if len(n) <= 512])
-    click.echo(f"bank {kind}: {added} added, {len(names) - added - len(too_long)} already there",
-               err=True)  # fmt: skip
-    sys.exit(1 if too_long else 0)
-
-
-@bank.command("list")
-@click.option("--kind", type=click.Choice(NAME_BANKS), required=True)
-def bank_list(kind: str) -> None:
-    """The names of a bank."""
-    from compliance.history.store import list_names
-
-    for n in list_names(_app().store, kind):
-        click.echo(n)
-
-
-@bank.command("remove")
-@click.option("--kind", type=click.Choice(NAME_BANKS), required=True)
-@click.argument("name")
-def bank_remove(kind: str, name: str) -> None:
-    """Remove a name from a bank."""
-    from compliance.history.store import remove_name
-
-    if not remove_name(_app().store, kind, name):
-        click.echo(f"error: {name!r} is not in the {kind} bank", err=True)
-        sys.exit(1)

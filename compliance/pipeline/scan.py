@@ -128,6 +128,11 @@ class Scanner:
 
             self.history = HistoryHook(store, policy.history_thresholds())
         self._cp_cache: dict[str, np.ndarray | None] = {}
+        self._voices = None
+        if store is not None and any(getattr(d, "name", None) == "voice" for d in self.detectors):
+            from compliance.voices.search import BankCache
+
+            self._voices = BankCache(store)
 
     def _chromaprint_of(self, catalogue_id: str) -> np.ndarray | None:
         if catalogue_id not in self._cp_cache:
@@ -203,6 +208,7 @@ class Scanner:
                 chromaprint_of=self._chromaprint_of,
                 cover_search=getattr(self.catalogue, "cover_search", None),
                 history=(lambda _ctx: hook.flags(release)) if release and hook else None,
+                voices=self._voices.snapshot if self._voices is not None else None,
                 decoder=self.decoder,
             )
             for det in self.detectors:

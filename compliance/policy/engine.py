@@ -42,6 +42,12 @@ def _within(value: float | None, low: float | None, high: float | None) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 
 
+def _authorised(ev: Evidence) -> bool:
+    """Whether the detector found the uploader authorised for the evidence's reference
+    (``details.authorised``, for example a protected voice's authorised accounts)."""
+    return ev.details.get("authorised") is True
+
+
 def when_holds(when: When, ev: Evidence, meta: ReleaseMetadata) -> bool:
     """Whether one evidence item (with the release metadata) satisfies ``when``."""
     return (
@@ -53,6 +59,7 @@ def when_holds(when: When, ev: Evidence, meta: ReleaseMetadata) -> bool:
             when.licence_declared is None
             or meta.has_licence_for(ev.catalogue_id) == when.licence_declared
         )
+        and (when.authorised is None or _authorised(ev) == when.authorised)
         and (when.uploader_tier is None or meta.uploader_tier in when.uploader_tier)
         and all(_declared_value(meta, k) in v for k, v in (when.declared or {}).items())
     )
@@ -64,6 +71,7 @@ def unless_holds(unless: Unless | None, ev: Evidence, meta: ReleaseMetadata) -> 
         return False
     return bool(
         (unless.licence_declared and meta.has_licence_for(ev.catalogue_id))
+        or (unless.authorised and _authorised(ev))
         or (unless.uploader_tier is not None and meta.uploader_tier in unless.uploader_tier)
     )
 

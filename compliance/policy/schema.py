@@ -90,6 +90,7 @@ class When(_Closed):
     max_matched_s: Seconds | None = None
     bank: str | None = Field(default=None, min_length=1)
     licence_declared: Annotated[bool, Field(strict=True)] | None = None
+    authorised: Annotated[bool, Field(strict=True)] | None = None
     uploader_tier: Tiers | None = None
     declared: dict[str, Annotated[tuple[str | None, ...], Field(min_length=1)]] | None = None
 
@@ -123,11 +124,12 @@ class Unless(_Closed):
     """Exemptions: if any listed condition holds for an evidence item, the rule skips it."""
 
     licence_declared: Literal[True] | None = None
+    authorised: Literal[True] | None = None
     uploader_tier: Tiers | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Unless:
-        if self.licence_declared is None and self.uploader_tier is None:
+        if self.licence_declared is None and self.uploader_tier is None and self.authorised is None:
             raise problem("an empty `unless` exempts nothing: remove it or give a condition")
         return self
 

@@ -50,6 +50,8 @@ __all__ = [
     "ReleaseRow",
     "ScanRow",
     "SignalRow",
+    "VoicePrintRow",
+    "VoiceReferenceRow",
     "WebhookAttemptRow",
     "WebhookDeliveryRow",
     "WebhookRow",
@@ -310,3 +312,56 @@ class BankNameRow(Base):
     name: Mapped[str] = mapped_column(String(512), primary_key=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     added_by: Mapped[str | None] = mapped_column(String(256))
+
+
+class VoicePrintRow(Base):
+    """A protected voice: the averaged GE2E embedding of its references, who may use it,
+    and the impostor statistics its similarity is calibrated with."""
+
+    __tablename__ = "voice_prints"
+
+    voice_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    artist_name: Mapped[str | None] = mapped_column(Text)
+    authorised_accounts: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    consent: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    model_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    n_references: Mapped[int] = mapped_column(Integer, nullable=False)
+    cohort_mean: Mapped[float | None] = mapped_column(Float)
+    cohort_sd: Mapped[float | None] = mapped_column(Float)
+    cohort_size: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    added_by: Mapped[str | None] = mapped_column(String(256))
+    disabled: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), nullable=False
+    )
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class VoiceReferenceRow(Base):
+    """One enrolled reference recording of a protected voice, with its provenance."""
+
+    __tablename__ = "voice_references"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    voice_id: Mapped[str] = mapped_column(
+        ForeignKey("voice_prints.voice_id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    content_hash: Mapped[str] = mapped_column(String(80), nullable=False)
+    source_path: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float] = mapped_column(Float, nullable=False)
+    voiced_s: Mapped[float] = mapped_column(Float, nullable=False)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    windows: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    provenance: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    added_by: Mapped[str | None] = mapped_column(String(256))
+
+
+Index(
+    "ix_voice_references_voice_id_content_hash",
+    VoiceReferenceRow.voice_id,
+    VoiceReferenceRow.content_hash,
+    unique=True,
+)

@@ -1,0 +1,1 @@
+"""The protected-voice bank: enrolment, calibration and search (issue 7)."""
