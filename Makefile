@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export COMPLIANCE_HOME ?= $(CURDIR)/compliance-data
 
-.PHONY: run demo test lint format bench bench-cover bench-service bench-history bench-ai train-ai install clean eval-corpus
+.PHONY: run demo test lint format bench bench-cover bench-service bench-history bench-ai bench-voice train-ai train-voice install clean eval-corpus
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -76,3 +76,8 @@ clean:
 # enrolled voices (docs/benchmarks.md, "Voice clones (issue 7)").
 bench-voice: $(STAMP)
 	$(PY) scripts/bench_voice.py
+
+# The voice-presence model (fingerprints/models/voice_presence_v1.json and its card),
+# trained from scratch on speech and music the project installs (cache outside the repo).
+train-voice: $(STAMP)
+	$(PY) scripts/train_voice_presence.py --cache "$(EVAL_CACHE)/voice-cache"

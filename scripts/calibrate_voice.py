@@ -41,21 +41,13 @@ from fingerprints import ge2e  # noqa: E402
 from fingerprints import voice as fvoice  # noqa: E402
 from fingerprints.audio import decode  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from train_voice_presence import excerpt, mix  # noqa: E402  (the same mixing as training)
+
 
 def _rows(path: Path) -> list[dict]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
-
-
-def _mix(voice: np.ndarray, music: np.ndarray, rel_db: float, rng) -> np.ndarray:
-    if music.size < voice.size:
-        music = np.tile(music, int(np.ceil(voice.size / max(music.size, 1))) + 1)
-    start = int(rng.integers(0, music.size - voice.size + 1))
-    bed = music[start : start + voice.size]
-    pv = np.sqrt(np.mean(voice.astype(np.float64) ** 2)) + 1e-9
-    pm = np.sqrt(np.mean(bed.astype(np.float64) ** 2)) + 1e-9
-    y = voice + bed * (pv / pm) * 10 ** (-rel_db / 20)
-    return (y / max(1.0, float(np.max(np.abs(y))) / 0.99)).astype(np.float32)
 
 
 CHUNK_S = 6.4
@@ -89,7 +81,8 @@ def embed_all(enrol: list[dict], music_paths: list[Path], base: Path, seed: int)
             out.append((r["voice_id"], i, "clean", a.embedding))
             if beds:
                 bed = beds[int(rng.integers(len(beds)))]
-                b = fvoice.analyse(_mix(piece, bed, float(rng.uniform(-6, 6)), rng))
+                bed_piece = excerpt(bed, piece.size / ge2e.SAMPLE_RATE, rng)
+                b = fvoice.analyse(mix(piece, bed_piece[: piece.size], float(rng.uniform(-6, 6))))
                 if b.has_voice:
                     out.append((r["voice_id"], i, "music", b.embedding))
     return out

@@ -33,9 +33,9 @@ TOP_K = 10
 REPORT_MIN_STRENGTH = 0.5
 """Weaker similarities are not reported: under 0.5 the calibration finds an impostor
 likelier than the same voice (compliance/voices/calibration.json). With the voice-
-presence model it keeps music without a voice quiet: on the dev corpus's 174
-instrumental queries, 1.1 % got voice evidence (none above 0.62); with a floor of 0.05,
-20 %; without the presence model and with this floor, 7.5 % (docs/benchmarks.md)."""
+presence model it keeps music without a voice quiet: 1 of the dev corpus's 174
+instrumental queries got voice evidence (0.55); with a floor of 0.05, 20 % did
+(weakly), and without the presence model 7.5 % (docs/benchmarks.md#voice-clones-issue-7)."""
 SECTION_MIN_STRENGTH = 0.5
 """Windows at least this close to the voice are listed as the sections where it is heard
 (the best window always is)."""
