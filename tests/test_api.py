@@ -181,6 +181,37 @@ def test_same_audio_is_analysed_once_and_licences_apply_per_submission(
     assert rb["decision"] == "pass"  # its own declared licence, same evidence
 
 
+def test_a_protected_voice_is_judged_for_each_submitter_of_the_same_audio(
+    app, client, keys, tmp_path
+):
+    from compliance.voices.bank import enrol
+    from fingerprints.audio import write_wav
+    from tests.audio_fixtures import voice
+
+    refs = []
+    for i in range(3):
+        refs.append(tmp_path / f"ref{i}.wav")
+        write_wav(refs[-1], voice(40 + i, 4.0, f0=110, tract=1.0), 16000)
+    assert enrol(app.store, "artist-v", refs, authorised_accounts=["label-1"]).usable
+    upload = io.BytesIO()
+    sf.write(upload, voice(77, 10.0, f0=110, tract=1.0), 16000, format="WAV")
+    data = upload.getvalue()
+    a = _submit(client, keys["submitter"], [("a.wav", data)], {"account_id": "label-1"})
+    b = _submit(client, keys["submitter"], [("b.wav", data)], {"account_id": "stranger"})
+    a, b = a.json()["scans"][0], b.json()["scans"][0]
+    assert a["analysis_id"] == b["analysis_id"]
+    assert ScanWorker(app).run_once().state == "done"
+    ra = client.get(f"/v1/scans/{a['scan_id']}", headers=keys["reader"]).json()["result"]
+    rb = client.get(f"/v1/scans/{b['scan_id']}", headers=keys["reader"]).json()["result"]
+    va = [e for e in ra["evidence"] if e["kind"] == "voice_clone"]
+    vb = [e for e in rb["evidence"] if e["kind"] == "voice_clone"]
+    assert va and vb and va[0]["voice_id"] == vb[0]["voice_id"] == "artist-v"
+    assert va[0]["strength"] == vb[0]["strength"] >= 0.81
+    assert (va[0]["details"]["authorised"], vb[0]["details"]["authorised"]) == (True, False)
+    assert ra["decision"] == "pass" and rb["decision"] == "review"
+    assert "voice-clone-review" in {f["rule_id"] for f in rb["rules_fired"]}
+
+
 def test_non_audio_ends_failed_with_its_code(app, client, keys):
     r = _submit(client, keys["submitter"], [("song.mp3", b"this is not audio at all")])
     assert r.status_code == 202

@@ -8,9 +8,11 @@ of it gets its own scan id pointing at that same job (``analysis_id`` in the ans
 stays failed for later submissions; one that failed for reasons of ours (worker crashes,
 database errors: no result stored) is queued again by the next submission.
 
-The detectors do not read the declared metadata, but the policy does (licences). When
-a later submission declares other metadata than the one the job ran with, its decision
-is re-evaluated from the stored evidence with its own metadata under the same policy.
+The policy reads the declared metadata (licences, the account a protected voice is
+authorised for). When a later submission declares other metadata than the one the job
+ran with, its decision is re-evaluated from the stored evidence with its own metadata
+under the same policy, and a protected voice's ``details.authorised`` is shown for its
+own account.
 """
 
 from __future__ import annotations
@@ -149,13 +151,26 @@ def _for_reference(result: dict[str, Any], ref: ReleaseFileRow, job: JobRow, rel
     stored_policy = (result.get("policy") or {}).get("hash")
     if policy is None or stored_policy != policy.hash:
         return out  # the policy changed since: keep what was decided then
-    evidence = [Evidence.from_dict(e) for e in result.get("evidence", [])]
-    d = policy.evaluate(evidence, ReleaseMetadata.from_mapping(declared))
+    meta = ReleaseMetadata.from_mapping(declared)
+    out["evidence"] = [_as_submitted(e, meta) for e in result.get("evidence", [])]
+    evidence = [Evidence.from_dict(e) for e in out["evidence"]]
+    d = policy.evaluate(evidence, meta)
     out["decision"] = str(d.verdict)
     out["policy"] = d.policy_ref()
     out["rules_fired"] = [r.to_dict() for r in d.rules_fired]
     out["record_id"] = None  # re-evaluated for this submission, not a stored record
     return out
+
+
+def _as_submitted(ev: dict[str, Any], meta: ReleaseMetadata) -> dict[str, Any]:
+    """An evidence item as this submission sees it: ``details.authorised`` for its own
+    account when the evidence names the authorised accounts (a protected voice)."""
+    details = ev.get("details") or {}
+    if not isinstance(details.get("authorised_accounts"), list):
+        return ev
+    from compliance.policy.engine import authorised_for
+
+    return {**ev, "details": {**details, "authorised": authorised_for(details, meta.account_id)}}
 
 
 def _view(ref: ReleaseFileRow, job: JobRow, release, policy) -> dict[str, Any]:

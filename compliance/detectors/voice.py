@@ -104,6 +104,7 @@ class VoiceDetector:
                     details={
                         "bank": "protected_voice",
                         "authorised": authorised,
+                        "authorised_accounts": list(e.authorised_accounts),
                         "artist_name": e.artist_name,
                         "sections": [
                             {"start_s": round(s, 2), "end_s": round(b, 2), "strength": round(v, 4)}

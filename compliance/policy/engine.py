@@ -42,10 +42,22 @@ def _within(value: float | None, low: float | None, high: float | None) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 
 
-def _authorised(ev: Evidence) -> bool:
-    """Whether the detector found the uploader authorised for the evidence's reference
-    (``details.authorised``, for example a protected voice's authorised accounts)."""
-    return ev.details.get("authorised") is True
+def authorised_for(details: dict, account_id: str | None) -> bool:
+    """Whether an uploader account may use the reference behind an evidence item.
+
+    Evidence that names the reference's authorised accounts (``details.
+    authorised_accounts``, for example a protected voice) is judged against the
+    submitter's own account, so a decision re-evaluated for another submission of the
+    same audio uses that submitter; otherwise the detector's ``details.authorised``.
+    """
+    accounts = details.get("authorised_accounts")
+    if isinstance(accounts, list):
+        return account_id is not None and account_id in accounts
+    return details.get("authorised") is True
+
+
+def _authorised(ev: Evidence, meta: ReleaseMetadata) -> bool:
+    return authorised_for(ev.details, meta.account_id)
 
 
 def when_holds(when: When, ev: Evidence, meta: ReleaseMetadata) -> bool:
@@ -59,7 +71,7 @@ def when_holds(when: When, ev: Evidence, meta: ReleaseMetadata) -> bool:
             when.licence_declared is None
             or meta.has_licence_for(ev.catalogue_id) == when.licence_declared
         )
-        and (when.authorised is None or _authorised(ev) == when.authorised)
+        and (when.authorised is None or _authorised(ev, meta) == when.authorised)
         and (when.uploader_tier is None or meta.uploader_tier in when.uploader_tier)
         and all(_declared_value(meta, k) in v for k, v in (when.declared or {}).items())
     )
@@ -71,7 +83,7 @@ def unless_holds(unless: Unless | None, ev: Evidence, meta: ReleaseMetadata) -> 
         return False
     return bool(
         (unless.licence_declared and meta.has_licence_for(ev.catalogue_id))
-        or (unless.authorised and _authorised(ev))
+        or (unless.authorised and _authorised(ev, meta))
         or (unless.uploader_tier is not None and meta.uploader_tier in unless.uploader_tier)
     )
 
