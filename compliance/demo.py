@@ -4,8 +4,11 @@ Everything is generated here from seeds: no audio is stored in git. The uploads 
 untouched copy, an MP3 re-encode at 64 kbps, a 20 s crop, a +4 % speed copy (pitch
 moving with it), a +2 semitone pitch shift at constant tempo, a remix with a 12 s
 catalogue excerpt 1.5 dB under new material (at 3 dB and more under a bed this dense the
-default query settings miss it: docs/benchmarks.md), and an unrelated piece. The demo prints each
-decision with its evidence and exits non-zero if a decision differs from what the
+default query settings miss it: docs/benchmarks.md), and an unrelated piece. A protected
+voice (a synthetic talker, authorised for the account ``demo-label``) is enrolled from
+three reference recordings, and two new recordings of that talker are checked: one
+uploaded by ``demo-label`` (pass) and one by another account (review). The demo prints
+each decision with its evidence and exits non-zero if a decision differs from what the
 default policy should give.
 """
 
@@ -16,11 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from compliance.synth import synth_piece
+from compliance.synth import synth_piece, synth_voice
 
 SR = 22050
 N_CATALOGUE = 6
 PIECE_S = 40.0
+VOICE_SR = 16000
+VOICE_ID = "demo-singer"
+VOICE_ACCOUNT = "demo-label"
+TALKER = {"f0": 115.0, "tract": 1.0}
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class DemoUpload:
     expected_decision: str
     expected_kind: str | None
     expected_id: str | None
+    metadata: dict | None = None
 
 
 def _catalogue_id(i: int) -> str:
@@ -54,11 +62,12 @@ def build_demo_audio(workdir: Path) -> tuple[list[Path], list[tuple[Path, DemoUp
             write_wav(p, y, SR)
         cat_paths.append(p)
 
-    uploads: list[tuple[Path, DemoUpload, np.ndarray, str | None]] = []
+    uploads: list[tuple[Path, DemoUpload, np.ndarray, str | None, int]] = []
 
-    def add(name, desc, decision, kind, cid, samples, codec=None):
+    def add(name, desc, decision, kind, cid, samples, codec=None, metadata=None, sr=SR):
         path = up_dir / name
-        uploads.append((path, DemoUpload(name, desc, decision, kind, cid), samples, codec))
+        up = DemoUpload(name, desc, decision, kind, cid, metadata)
+        uploads.append((path, up, samples, codec, sr))
 
     add("original.wav", "untouched copy of demo-01", "block", "reupload", "demo-01", pieces[1])
     add("reencode_64k.mp3", "demo-02 re-encoded as MP3 at 64 kbps", "block", "reupload",
@@ -80,21 +89,44 @@ def build_demo_audio(workdir: Path) -> tuple[list[Path], list[tuple[Path, DemoUp
         "review", "remix", "demo-06", mix / np.max(np.abs(mix)) * 0.9)  # fmt: skip
     add("unrelated.wav", "a new piece that is not in the catalogue", "pass", None, None,
         synth_piece(9002, 30.0, sample_rate=SR))  # fmt: skip
+    add("voice_authorised.wav", f"a new recording of protected voice {VOICE_ID}, uploaded by "
+        f"{VOICE_ACCOUNT}", "pass", "voice_clone", VOICE_ID,
+        synth_voice(9101, 10.0, **TALKER), metadata={"account_id": VOICE_ACCOUNT},
+        sr=VOICE_SR)  # fmt: skip
+    add("voice_unauthorised.wav", f"the voice of {VOICE_ID} uploaded by another account",
+        "review", "voice_clone", VOICE_ID, synth_voice(9102, 10.0, **TALKER),
+        metadata={"account_id": "demo-stranger"}, sr=VOICE_SR)  # fmt: skip
     written = []
-    for path, up, samples, codec in uploads:
+    for path, up, samples, codec, sr in uploads:
         if not path.exists():
             if codec:
-                encode(samples, SR, path, codec=codec, bitrate="64k")
+                encode(samples, sr, path, codec=codec, bitrate="64k")
             else:
-                write_wav(path, samples, SR)
+                write_wav(path, samples, sr)
         written.append((path, up))
     return cat_paths, written
+
+
+def build_voice_references(workdir: Path) -> list[Path]:
+    """Three reference recordings of the demo's protected voice."""
+    from fingerprints.audio import write_wav
+
+    folder = workdir / "voice_references"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(3):
+        p = folder / f"{VOICE_ID}-{i}.wav"
+        if not p.exists():
+            write_wav(p, synth_voice(9000 + i, 6.0, **TALKER), VOICE_SR)
+        paths.append(p)
+    return paths
 
 
 def run_demo(app, workdir: Path) -> int:
     """Build, ingest, check, print. Returns the process exit code."""
     from rich.console import Console
 
+    from compliance.domain import ReleaseMetadata
     from compliance.pipeline.ingest import IngestItem
     from compliance.report import print_table
 
@@ -108,13 +140,25 @@ def run_demo(app, workdir: Path) -> int:
     )  # fmt: skip
     console.print(
         f"catalogue: {len(report.added)} added, {len(report.skipped)} already there, "
-        f"{len(report.failed)} failed; {app.store.count_tracks()} tracks in the catalogue\n"
+        f"{len(report.failed)} failed; {app.store.count_tracks()} tracks in the catalogue"
+    )
+    from compliance.voices.bank import enrol
+
+    voice = enrol(
+        app.store, VOICE_ID, build_voice_references(workdir), artist_name="Demo Singer",
+        authorised_accounts=[VOICE_ACCOUNT], consent={"record": "demo: synthetic voice"},
+        provenance="compliance demo", added_by="demo",
+    )  # fmt: skip
+    console.print(
+        f"protected voice {VOICE_ID}: {voice.n_references} reference(s), authorised for "
+        f"{VOICE_ACCOUNT}\n"
     )
     scanner = app.scanner()
     wrong = 0
     for path, up in uploads:
         console.rule(f"{up.name}: {up.description}")
-        result = scanner.check(str(path))
+        meta = ReleaseMetadata.from_mapping(up.metadata) if up.metadata else None
+        result = scanner.check(str(path), meta)
         print_table([result], console=console)
         got = str(result.decision.verdict) if result.ok else "error"
         top = (
@@ -125,7 +169,7 @@ def run_demo(app, workdir: Path) -> int:
         ok = got == up.expected_decision and (
             up.expected_kind is None
             or (top is not None and str(top.kind) == up.expected_kind
-                and top.catalogue_id == up.expected_id)
+                and up.expected_id in (top.catalogue_id, top.voice_id))
         )  # fmt: skip
         wrong += not ok
         mark = "[green]as expected[/]" if ok else f"[red]expected {up.expected_decision}[/]"

@@ -40,12 +40,12 @@ def print_table(results: Sequence[ScanResult], *, console: Console | None = None
             console.print("  no evidence")
             continue
         table = Table(show_edge=False, pad_edge=False, box=None)
-        for col in ("kind", "strength", "catalogue", "upload@s", "catalogue@s", "matched s",
+        for col in ("kind", "strength", "reference", "upload@s", "catalogue@s", "matched s",
                     "speed", "pitch st"):  # fmt: skip
             table.add_column(col)
         for e in r.evidence[:8]:
             table.add_row(
-                str(e.kind), f"{e.strength:.2f}", escape(e.catalogue_id or ""),
+                str(e.kind), f"{e.strength:.2f}", escape(e.catalogue_id or e.voice_id or ""),
                 _fmt(e.query_start_s, ".1f"), _fmt(e.catalogue_start_s, ".1f"),
                 _fmt(e.matched_s, ".1f"), _fmt(e.speed_ratio, ".3f"),
                 _fmt(e.pitch_shift_semitones, "+.2f"),

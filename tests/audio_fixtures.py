@@ -119,11 +119,6 @@ def song(
     return (0.9 * out / max(1e-9, float(np.abs(out).max()))).astype(np.float32)
 
 
-_VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (570, 840, 2410),
-           (300, 870, 2240), (640, 1190, 2390))  # fmt: skip
-"""First three formants (Hz) of six English vowels (Peterson & Barney, male means)."""
-
-
 def voice(
     seed: int,
     seconds: float,
@@ -132,45 +127,7 @@ def voice(
     tract: float = 1.0,
     sample_rate: int = 16000,
 ) -> np.ndarray:
-    """A synthetic talker: a glottal pulse train through vowel formant resonators.
+    """A synthetic talker (:func:`compliance.synth.synth_voice`)."""
+    from compliance.synth import synth_voice
 
-    Syllables of 150-350 ms with pauses between them, a pitch contour around ``f0`` Hz
-    (jitter and intonation), vowels drawn per syllable, formants scaled by ``tract``
-    (a shorter vocal tract, as in women and children, is ``tract > 1``). Two calls with
-    the same ``f0`` and ``tract`` are the same "speaker" saying other things.
-
-    Returns
-    -------
-    ndarray of float32, shape (round(seconds * sample_rate),), peak 0.5.
-    """
-    from scipy.signal import lfilter
-
-    rng = np.random.default_rng(seed)
-    n = round(seconds * sample_rate)
-    out = np.zeros(n, dtype=np.float64)
-    t = 0
-    while t < n:
-        syl = int(rng.uniform(0.15, 0.35) * sample_rate)
-        gap = int(rng.uniform(0.03, 0.25) * sample_rate)
-        m = min(syl, n - t)
-        if m <= 0:
-            break
-        tt = np.arange(m) / sample_rate
-        pitch = f0 * (
-            1 + 0.08 * rng.uniform(-1, 1) + 0.06 * np.sin(2 * np.pi * rng.uniform(2, 5) * tt)
-        )
-        phase = np.cumsum(pitch / sample_rate)
-        src = np.diff(np.floor(phase), prepend=0.0)  # one impulse per glottal cycle
-        src = lfilter([1.0], [1.0, -0.97], src)  # glottal roll-off
-        src += 0.02 * rng.standard_normal(m)  # breath
-        y = src
-        for fc in _VOWELS[rng.integers(len(_VOWELS))]:
-            f = fc * tract
-            bw = 60.0 + 0.05 * f
-            r = np.exp(-np.pi * bw / sample_rate)
-            y = lfilter([1 - r], [1.0, -2 * r * np.cos(2 * np.pi * f / sample_rate), r * r], y)
-        env = np.sin(np.pi * np.arange(m) / m) ** 0.5
-        out[t : t + m] += y * env
-        t += syl + gap
-    peak = np.max(np.abs(out)) or 1.0
-    return (0.5 * out / peak).astype(np.float32)
+    return synth_voice(seed, seconds, f0=f0, tract=tract, sample_rate=sample_rate)
