@@ -212,6 +212,52 @@ def test_a_protected_voice_is_judged_for_each_submitter_of_the_same_audio(
     assert "voice-clone-review" in {f["rule_id"] for f in rb["rules_fired"]}
 
 
+def test_account_evidence_is_each_submitters_own_and_history_records_them(
+    app, client, keys, catalogue, tmp_path
+):
+    from datetime import UTC, datetime, timedelta
+
+    from compliance.history.importer import import_log
+    from compliance.storage.models import HistoryReleaseRow
+    from tests.test_history import _account
+
+    now = datetime.now(UTC)
+    log_file = tmp_path / "log.jsonl"
+    rows = _account("bulk", 110, start=now - timedelta(hours=20), step_s=600)
+    log_file.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert import_log(app.store, log_file).added == 110
+    data = _wav(synth_piece(4242, 20.0, sample_rate=22050))
+    a = _submit(client, keys["submitter"], [("a.wav", data)], {"account_id": "bulk"})
+    b = _submit(client, keys["submitter"], [("b.wav", data)], {"account_id": "quiet"})
+    a, b = a.json()["scans"][0], b.json()["scans"][0]
+    assert a["analysis_id"] == b["analysis_id"]
+    assert ScanWorker(app).run_once().state == "done"
+    with app.store.session() as s:  # the worker settled both submissions
+        stored = s.scalars(select(ReleaseFileRow.account_evidence)).all()
+    assert all(v is not None for v in stored)
+    ra = client.get(f"/v1/scans/{a['scan_id']}", headers=keys["reader"]).json()["result"]
+    rb = client.get(f"/v1/scans/{b['scan_id']}", headers=keys["reader"]).json()["result"]
+    kinds_a = {e["kind"] for e in ra["evidence"] if e["detector"] == "history"}
+    kinds_b = {e["kind"] for e in rb["evidence"] if e["detector"] == "history"}
+    assert "bulk_pattern" in kinds_a and "bulk_pattern" not in kinds_b
+    assert "duplicate_across_accounts" in kinds_b  # the bulk account delivered it first
+    assert ra["decision"] == rb["decision"] == "review"
+    assert "account-pattern-review" in {f["rule_id"] for f in ra["rules_fired"]}
+    # a later submission of the analysed audio gets its own evidence on first read
+    posted = _submit(client, keys["submitter"], [("c.wav", data)], {"account_id": "third"})
+    c = posted.json()["scans"][0]
+    assert c["deduplicated"]
+    rel = client.get(f"/v1/releases/{posted.json()['release_id']}", headers=keys["reader"])
+    rc = rel.json()["scans"][0]["result"]  # the release view settles it too
+    dup = [e for e in rc["evidence"] if e["kind"] == "duplicate_across_accounts"]
+    assert dup and dup[0]["details"]["accounts"] == 3
+    again = client.get(f"/v1/scans/{c['scan_id']}", headers=keys["reader"]).json()["result"]
+    assert again["evidence"] == rc["evidence"]  # stored once, not recomputed
+    with app.store.session() as s:
+        accounts = set(s.scalars(select(HistoryReleaseRow.account_id)))
+    assert {"bulk", "quiet", "third"} <= accounts
+
+
 def test_non_audio_ends_failed_with_its_code(app, client, keys):
     r = _submit(client, keys["submitter"], [("song.mp3", b"this is not audio at all")])
     assert r.status_code == 202

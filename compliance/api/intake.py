@@ -17,6 +17,7 @@ own account.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from compliance.jobs import DONE, FAILED, QUEUED, RUNNING, JobQueue
 from compliance.storage.models import JobRow, ReleaseFileRow, ReleaseRow
 from compliance.storage.types import utcnow
 from compliance.webhooks import notify_if_finished_in
+
+log = logging.getLogger(__name__)
 
 SCAN_JOB = "scan"
 SCAN_MAX_ATTEMPTS = 3
@@ -137,22 +140,26 @@ def _reason(job: JobRow) -> str | None:
 
 
 def _for_reference(result: dict[str, Any], ref: ReleaseFileRow, job: JobRow, release, policy):
-    """The job's result as this scan sees it: its file name, its scan id, and its own
-    decision when it declared other metadata than the submission that ran the job."""
+    """The job's result as this scan sees it: its file name, its scan id, its own
+    account evidence, and its own decision when it has account evidence or declared
+    other metadata than the submission that ran the job."""
     out = dict(result)
     out["file"] = ref.file
     out["record_id"] = result.get("scan_id")
     out["scan_id"] = ref.id
     if out.get("decision") is None or release is None:
         return out
+    account = getattr(ref, "account_evidence", None) or []
+    if account:
+        out["evidence"] = [*result.get("evidence", []), *account]
     declared = release.release_metadata or {}
-    if declared == (job.payload or {}).get("metadata", {}):
+    if not account and declared == (job.payload or {}).get("metadata", {}):
         return out
     stored_policy = (result.get("policy") or {}).get("hash")
     if policy is None or stored_policy != policy.hash:
         return out  # the policy changed since: keep what was decided then
     meta = ReleaseMetadata.from_mapping(declared)
-    out["evidence"] = [_as_submitted(e, meta) for e in result.get("evidence", [])]
+    out["evidence"] = [_as_submitted(e, meta) for e in out.get("evidence", [])]
     evidence = [Evidence.from_dict(e) for e in out["evidence"]]
     d = policy.evaluate(evidence, meta)
     out["decision"] = str(d.verdict)
@@ -198,6 +205,7 @@ _SCAN_COLUMNS = (
     _F.id, _F.release_id, _F.file, _F.content_hash,
     _J.id.label("job_id"), _J.state, _J.attempts, _J.max_attempts, _J.last_error,
     _J.result, _J.payload, _R.metadata.label("release_metadata"), _R.id.label("release_row"),
+    _F.account_evidence,
 )  # fmt: skip
 _SCAN_QUERY = (
     select(*_SCAN_COLUMNS)
@@ -214,8 +222,9 @@ def get_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
     if row is None:
         return None
     ref = SimpleNamespace(
-        id=row.id, release_id=row.release_id, file=row.file, content_hash=row.content_hash
-    )
+        id=row.id, release_id=row.release_id, file=row.file, content_hash=row.content_hash,
+        account_evidence=row.account_evidence,
+    )  # fmt: skip
     job = SimpleNamespace(
         id=row.job_id, state=row.state, attempts=row.attempts, max_attempts=row.max_attempts,
         last_error=row.last_error, result=row.result, payload=row.payload,
@@ -223,6 +232,10 @@ def get_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
     release = None
     if row.release_row is not None:
         release = SimpleNamespace(release_metadata=row.release_metadata)
+    if ref.account_evidence is None and job.state == DONE and policy is not None:
+        # analysed, but this submission's account evidence is not stored yet (it came
+        # after the worker settled the job): compute it now, once
+        ref.account_evidence = _settle_quietly(store, policy, job.id).get(ref.id)
     return _view(ref, job, release, policy)
 
 
@@ -293,6 +306,17 @@ def get_release(store, release_id: str, policy=None) -> dict[str, Any] | None:
     if not rows:
         return None
     rel = rows[0][0]
+    pending = {
+        job.id
+        for _r, ref, job in rows
+        if ref is not None and ref.account_evidence is None and job.state == DONE
+    }
+    settled: dict[str, list] = {}
+    for job_id in pending if policy is not None else ():
+        settled.update(_settle_quietly(store, policy, job_id))
+    for _r, ref, _job in rows:
+        if ref is not None and ref.id in settled:
+            ref.account_evidence = settled[ref.id]
     scans = [_view(ref, job, rel, policy) for _rel, ref, job in rows if ref is not None]
     return {
         "release_id": rel.id,
@@ -305,3 +329,63 @@ def get_release(store, release_id: str, policy=None) -> dict[str, Any] | None:
 def count_releases(store) -> int:
     with store.session() as s:
         return int(s.scalar(select(func.count()).select_from(ReleaseRow)) or 0)
+
+
+def _settle_quietly(store, policy, job_id: str) -> dict[str, list[dict[str, Any]]]:
+    """:func:`settle_account_evidence` for a read: a failure leaves the rows empty (the
+    next read or the worker tries again) and the read answers without account evidence."""
+    try:
+        return settle_account_evidence(store, policy, job_id)
+    except Exception:  # a read must answer; the failure is logged, not raised
+        log.exception("account evidence of job %s could not be settled", job_id)
+        return {}
+
+
+def settle_account_evidence(store, policy, job_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Compute and store the account evidence of every submission of a finished scan
+    job that has none yet (:func:`compliance.history.scan_release.submission_evidence`:
+    the submitter's history window, the submission recorded in the history).
+
+    Run by the worker when the job is done, and by a read of a submission that arrived
+    later. Each row is written only while it is still empty, so two settlers do not
+    overwrite each other (recording in the history is idempotent by release id).
+
+    Returns
+    -------
+    dict
+        ``{scan_id: evidence dicts}`` of the rows of this job that now have theirs
+        (those written here and those found written).
+    """
+    from sqlalchemy import update
+
+    from compliance.history.scan_release import HistoryHook, submission_evidence
+
+    with store.reader() as s:
+        job = s.get(JobRow, job_id)
+        rows = s.execute(
+            select(ReleaseFileRow.id, ReleaseFileRow.account_evidence, ReleaseRow.release_metadata)
+            .join(ReleaseRow, ReleaseRow.id == ReleaseFileRow.release_id)
+            .where(ReleaseFileRow.job_id == job_id)
+            .order_by(ReleaseFileRow.created_at, ReleaseFileRow.id)
+        ).all()
+    result = (job.result or {}) if job is not None and job.state == DONE else {}
+    if result.get("decision") is None or not hasattr(policy, "history_thresholds"):
+        return {}
+    hook = HistoryHook(store, policy.history_thresholds())
+    out: dict[str, list[dict[str, Any]]] = {}
+    content_hash = result.get("content_hash") or ""
+    duration_s = float(result.get("duration_s") or 0.0)
+    for scan_id, stored, declared in rows:
+        if stored is not None:
+            out[scan_id] = stored
+            continue
+        meta = ReleaseMetadata.from_mapping(declared or {})
+        evidence = [e.to_dict() for e in submission_evidence(hook, meta, content_hash, duration_s)]
+        with store.session() as s, s.begin():
+            s.execute(
+                update(ReleaseFileRow)
+                .where(ReleaseFileRow.id == scan_id, ReleaseFileRow.account_evidence.is_(None))
+                .values(account_evidence=evidence)
+            )
+        out[scan_id] = evidence
+    return out

@@ -67,7 +67,11 @@ class HistoryDetector:
     def run(self, ctx: ScanContext) -> list[Evidence]:
         if ctx.history is None:
             return []
-        flags = ctx.history(ctx)
+        return self.evidence_of(ctx.history(ctx))
+
+    def evidence_of(self, flags: list[Flag]) -> list[Evidence]:
+        """The evidence of account-pattern flags (also used for API submissions, whose
+        account evidence is computed per submission: :mod:`compliance.api.intake`)."""
         out = []
         for f in flags:
             out.append(

@@ -70,3 +70,22 @@ class HistoryHook:
         from compliance.history.store import insert_releases
 
         insert_releases(self.store, [release], source="check")
+
+
+def submission_evidence(hook: HistoryHook, meta: ReleaseMetadata, content_hash: str,
+                        duration_s: float) -> list:  # fmt: skip
+    """Account evidence of one submission of analysed audio, and the submission recorded
+    in the history (as ``compliance check`` does); [] without an account id.
+
+    Returns
+    -------
+    list of compliance.domain.Evidence
+    """
+    from compliance.detectors.history import HistoryDetector
+
+    release = release_of_upload(meta, content_hash, duration_s)
+    if release is None:
+        return []
+    flags = hook.flags(release)
+    hook.record(release)
+    return HistoryDetector().evidence_of(flags)

@@ -121,11 +121,25 @@ class ScanWorker:
         beat.stop()
         observe_scan(result.timings_s, "decided" if result.ok else "content_error")
         if result.ok:
-            return self._settle(job, lambda: self.queue.complete(job.id, self.id, result.to_json()))
+            done = self._settle(job, lambda: self.queue.complete(job.id, self.id, result.to_json()))
+            self._account_evidence(done)
+            return done
         return self._settle(job, lambda: self.queue.fail(
             job.id, self.id, f"{result.error_code}: {result.error_message}",
             permanent=True, result=result.to_json(),
         ))  # fmt: skip
+
+    def _account_evidence(self, job: Job) -> None:
+        """Each submission's own account evidence, now that the audio is analysed (a
+        failure is logged: a later read of the scan computes it)."""
+        if job.state != "done":
+            return
+        from compliance.api.intake import settle_account_evidence
+
+        try:
+            settle_account_evidence(self.app.store, self.app.policy, job.id)
+        except Exception:  # the scan is done either way
+            log.exception("account evidence of job %s could not be settled", job.id)
 
     def _settle(self, job: Job, write) -> Job:
         try:
@@ -149,8 +163,8 @@ class ScanWorker:
         meta = ReleaseMetadata.from_mapping(payload.get("metadata") or {})
         # A fresh catalogue view (sees the latest ingest); uploads are untrusted: decoded
         # only in a limited ffmpeg subprocess, never in this process. No account
-        # evidence: the analysis is shared by every submission of the same audio, and
-        # account patterns belong to the submitter (not wired into the API yet).
+        # evidence here: the analysis is shared by every submission of the same audio;
+        # each submission's account evidence is settled after (_account_evidence).
         scanner = self.app.scanner(decoder="ffmpeg", history=False)
         path = blobs.path(address)
         result = scanner.check(path, meta, file_name=name)

@@ -207,6 +207,11 @@ class ReleaseFileRow(Base):
         String(36), ForeignKey("jobs.id"), nullable=False, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    # The submitter's account evidence (evidence dicts), computed once the audio is
+    # analysed; NULL until then. Not in the shared job result: it is this submission's.
+    account_evidence: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
 
 
 class WebhookRow(Base):

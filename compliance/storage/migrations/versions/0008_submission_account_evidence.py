@@ -1,0 +1,24 @@
+"""account evidence per API submission (issue 6: history for the HTTP intake)
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02 06:00:00.000000
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("release_files", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("account_evidence", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("release_files", schema=None) as batch_op:
+        batch_op.drop_column("account_evidence")
