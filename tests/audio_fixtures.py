@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from compliance.synth import synth_voice
+
 SR = 22050
 
 
@@ -119,15 +121,5 @@ def song(
     return (0.9 * out / max(1e-9, float(np.abs(out).max()))).astype(np.float32)
 
 
-def voice(
-    seed: int,
-    seconds: float,
-    *,
-    f0: float = 120.0,
-    tract: float = 1.0,
-    sample_rate: int = 16000,
-) -> np.ndarray:
-    """A synthetic talker (:func:`compliance.synth.synth_voice`)."""
-    from compliance.synth import synth_voice
-
-    return synth_voice(seed, seconds, f0=f0, tract=tract, sample_rate=sample_rate)
+voice = synth_voice
+"""A synthetic talker (:func:`compliance.synth.synth_voice`)."""
