@@ -30,6 +30,7 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
     from compliance.api.metrics import install_metrics
     from compliance.api.ratelimit import RateLimiter, RateLimitHeaders
     from compliance.api.routes import health, v1
+    from compliance.api.voices import router as voices
     from compliance.api.webhook_routes import hooks
 
     @asynccontextmanager
@@ -62,6 +63,7 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
     install_metrics(api, app)
     api.include_router(v1)
     api.include_router(catalogue)
+    api.include_router(voices)
     api.include_router(hooks)
     api.include_router(health)
     return api

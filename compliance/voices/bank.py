@@ -131,6 +131,7 @@ def enrol(
     consent: dict[str, Any] | None = None,
     provenance: str | None = None,
     added_by: str | None = None,
+    names: Sequence[str] | None = None,
 ) -> EnrolResult:
     """Add reference recordings to a protected voice (created on first use).
 
@@ -146,6 +147,9 @@ def enrol(
         Given values replace the stored ones; omitted ones are kept.
     provenance : str, optional
         Where the references come from (stored with each).
+    names : sequence of str, optional
+        What to call each recording in messages and in the store (the uploader's file
+        names of stored blobs); the paths by default.
 
     Returns
     -------
@@ -162,13 +166,16 @@ def enrol(
         )
     result = EnrolResult(voice_id=voice_id)
     refs: list[Reference] = []
-    for p in paths:
+    labels = list(names) if names is not None else [str(p) for p in paths]
+    for p, label in zip(paths, labels, strict=True):
         try:
-            refs.append(analyse_reference(p))
+            r = analyse_reference(p)
+            refs.append(Reference(label, r.content_hash, r.duration_s, r.voiced_s,
+                                  r.embedding, r.windows))  # fmt: skip
         except CodedError as exc:
-            result.refused.append((str(p), exc.code, exc.message))
+            result.refused.append((label, exc.code, exc.message.replace(str(p), label)))
         except OSError as exc:
-            result.refused.append((str(p), "audio_unreadable", f"{p}: {exc}"))
+            result.refused.append((label, "audio_unreadable", f"{label}: {exc}"))
     with store.session() as s, s.begin():
         row = s.get(VoicePrintRow, voice_id)
         known = set(
@@ -293,6 +300,13 @@ class VoiceEntry:
     cohort_size: int
     disabled: bool
     disabled_reason: str | None
+
+
+def get_voice(store, voice_id: str) -> VoiceEntry | None:
+    """One voice of the bank (disabled or not), or None."""
+    with store.reader() as s:
+        row = s.get(VoicePrintRow, voice_id)
+        return _entry(row) if row is not None else None
 
 
 def list_voices(store, *, include_disabled: bool = True) -> list[VoiceEntry]:
