@@ -60,6 +60,24 @@ def test_enrol_refuses_unusable_references_and_keeps_provenance(store, refs):
     assert v.cohort_size == 0  # alone in the bank: the prior only
 
 
+def test_noise_and_recordings_without_a_voice_are_refused_with_their_codes(
+    tmp_path, refs, monkeypatch
+):
+    from compliance.voices import bank
+    from fingerprints import voice_presence
+
+    noise = np.random.default_rng(4).standard_normal(5 * SR).astype(np.float32) * 0.2
+    with pytest.raises(bank.VoiceBankError) as exc:
+        bank.analyse_reference(_wav(tmp_path / "noise.wav", noise))
+    assert exc.value.code == "voice_reference_too_short"  # nothing in it passes activity
+    # sound in the voice band that the presence model does not take for a voice
+    reject = voice_presence.PresenceModel(np.zeros(256), -5.0, "ge2e-v1", "1", "test")
+    monkeypatch.setattr(voice_presence, "default_model", lambda: reject)
+    with pytest.raises(bank.VoiceBankError) as exc:
+        bank.analyse_reference(refs["A"][0])
+    assert exc.value.code == "voice_reference_no_voice" and "0.01" in exc.value.message
+
+
 def test_a_voice_with_no_usable_reference_is_not_created(store, refs):
     from compliance.voices import bank
 

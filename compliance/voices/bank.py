@@ -92,7 +92,9 @@ def analyse_reference(path: str | Path, *, max_duration_s: float = 1800.0) -> Re
     fingerprints.errors.AudioError
         Unreadable, too long or too large (the decoder's own codes).
     VoiceBankError
-        ``voice_reference_silent`` or ``voice_reference_too_short`` (too little voice).
+        ``voice_reference_silent``, ``voice_reference_too_short`` (too little voice) or
+        ``voice_reference_no_voice`` (sound, but no window the voice-presence model takes
+        for a voice: music, noise).
     """
     from fingerprints.audio import content_hash, decode
 
@@ -105,6 +107,12 @@ def analyse_reference(path: str | Path, *, max_duration_s: float = 1800.0) -> Re
     ):
         raise VoiceBankError(f"{path}: the recording is silent", code="voice_reference_silent")
     a = fvoice.analyse(x, min_voiced_s=MIN_REFERENCE_VOICED_S)
+    if not a.has_voice and a.voiced_s >= MIN_REFERENCE_VOICED_S:
+        raise VoiceBankError(
+            f"{path}: no part of it sounds like a voice (voice-presence probability at most "
+            f"{a.presence_max:.2f})",
+            code="voice_reference_no_voice",
+        )
     if not a.has_voice:
         raise VoiceBankError(
             f"{path}: {a.voiced_s:.1f} s of voice found in {clip.duration_s:.1f} s "
