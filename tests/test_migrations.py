@@ -101,3 +101,37 @@ def test_0005_adds_a_nullable_key_rate_and_keeps_existing_keys(migrated_store):
     assert "rate_limit" not in columns()
     run(command.upgrade, SCHEMA_HEAD)
     assert [tuple(r) for r in keys()] == [("k1", None)]
+
+
+def test_0008_settles_submissions_accepted_before_it_as_without_account_evidence(
+    migrated_store,
+):
+    """Old submissions must not be recorded in the history on their next read."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import insert, select
+
+    from compliance.storage.models import JobRow, ReleaseFileRow, ReleaseRow
+    from compliance.storage.store import SCHEMA_HEAD, alembic_config
+
+    def run(fn, revision):
+        with migrated_store.engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            fn(cfg, revision)
+
+    run(command.downgrade, "0007")
+    now = datetime.now(UTC)
+    with migrated_store.engine.begin() as conn:  # Core inserts name only 0007's columns
+        conn.execute(insert(JobRow.__table__).values(
+            id="j1", kind="scan", payload={}, state="done", attempts=1, max_attempts=3,
+            available_at=now, created_at=now, updated_at=now))  # fmt: skip
+        conn.execute(insert(ReleaseRow.__table__).values(id="r1", metadata={}, created_at=now))
+        conn.execute(insert(ReleaseFileRow.__table__).values(
+            id="s1", release_id="r1", position=0, file="a.wav", content_hash="sha256:x",
+            size_bytes=1, job_id="j1", created_at=now))  # fmt: skip
+    run(command.upgrade, SCHEMA_HEAD)
+    with migrated_store.engine.connect() as conn:
+        got = conn.execute(select(ReleaseFileRow.__table__.c.account_evidence)).scalar_one()
+    assert got == []

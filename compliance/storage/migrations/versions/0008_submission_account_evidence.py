@@ -17,6 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("release_files", schema=None) as batch_op:
         batch_op.add_column(sa.Column("account_evidence", sa.JSON(), nullable=True))
+    # Submissions accepted before this revision are settled as having no account
+    # evidence: computing it on their next read would record them in the history as
+    # uploads of today (false bursts).
+    op.execute("UPDATE release_files SET account_evidence = '[]'")
 
 
 def downgrade() -> None:
