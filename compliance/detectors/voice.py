@@ -22,6 +22,8 @@ like in the AI detector: their provenance is the distributor's own.
 
 from __future__ import annotations
 
+import numpy as np
+
 from compliance.detectors.base import ScanContext
 from compliance.detectors.landmark_evidence import is_catalogue_recording
 from compliance.domain import Evidence, EvidenceKind
@@ -61,8 +63,6 @@ class VoiceDetector:
         a = fvoice.analyse(speech.samples)
         if not a.has_voice:
             return []
-        import numpy as np
-
         W = np.stack([w.embedding for w in a.windows])
         account = ctx.metadata.account_id
         out = []
