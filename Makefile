@@ -14,17 +14,24 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The GE2E speaker-encoder weights are converted from the pinned Resemblyzer wheel (PyPI)
+# at install, not committed: scripts/convert_ge2e.py checks the wheel's and the result's
+# SHA-256, so every checkout gets the same file.
+GE2E := fingerprints/models/ge2e_v1.npz
+$(GE2E): scripts/convert_ge2e.py | $(STAMP)
+	$(PY) scripts/convert_ge2e.py
+
+install: $(STAMP) $(GE2E)
 
 # The demo (catalogue, seven uploads, decisions), then the service on it with an embedded
 # worker and a demo API key (Ctrl-C stops it). `make demo` is the demo alone.
 run: demo
 	$(VENV)/bin/compliance serve --embedded-worker --demo-key
 
-demo: $(STAMP)
+demo: $(STAMP) $(GE2E)
 	$(VENV)/bin/compliance demo
 
-test: $(STAMP)
+test: $(STAMP) $(GE2E)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
@@ -39,12 +46,12 @@ format: $(STAMP)
 # The harness corpus is built outside the repository (EVAL_CACHE); see docs/benchmarks.md.
 EVAL_DIR ?= ../shared/eval
 EVAL_CACHE ?= $(abspath ../eval-cache)
-bench: $(STAMP)
+bench: $(STAMP) $(GE2E)
 	bash scripts/bench.sh "$(EVAL_DIR)" "$(EVAL_CACHE)"
 
 # Cover detector speed: rescoring of 20 candidates for a 4-minute upload, and the
 # shortlist over 100,000 synthetic embeddings (docs/benchmarks.md, "Covers (issue 4)").
-bench-cover: $(STAMP)
+bench-cover: $(STAMP) $(GE2E)
 	$(PY) scripts/bench_cover.py
 
 # The AI-generated-audio classifier (fingerprints/models/ai_v1.json and its card), trained
@@ -52,20 +59,20 @@ bench-cover: $(STAMP)
 # synthesiser; never the evaluation corpus). AI_TRAIN_CACHE holds the rendered set
 # (outside the repository; about 1 GB, 20-30 minutes on 2 cores the first time).
 AI_TRAIN_CACHE ?= $(abspath ../ai-cache)
-train-ai: $(STAMP)
+train-ai: $(STAMP) $(GE2E)
 	AI_TRAIN_CACHE="$(AI_TRAIN_CACHE)" $(PY) scripts/train_ai.py
 
 # AI detector speed (seconds per minute of audio) and results on 5/10/30 s clips.
-bench-ai: $(STAMP)
+bench-ai: $(STAMP) $(GE2E)
 	$(PY) scripts/bench_ai.py
 
 # Intake service load and fault figures (docs/benchmarks.md, "Intake service (issue 3)").
-bench-service: $(STAMP)
+bench-service: $(STAMP) $(GE2E)
 	$(PY) scripts/loadtest.py && $(PY) scripts/faulttest.py
 
 # Release history: the incremental check against 1,000,000 synthetic releases, and
 # import + flags of the corpus bulk log (docs/benchmarks.md, issue 6).
-bench-history: $(STAMP)
+bench-history: $(STAMP) $(GE2E)
 	$(PY) scripts/bench_history.py --log "$(EVAL_CACHE)/corpus/dev/bulk/releases.jsonl" \
 		--protected "$(EVAL_CACHE)/corpus/dev/bulk/protected_artists.txt"
 
@@ -74,10 +81,10 @@ clean:
 
 # Voice detector speed: analysis CPU seconds per minute of audio, search over 10,000
 # enrolled voices (docs/benchmarks.md, "Voice clones (issue 7)").
-bench-voice: $(STAMP)
+bench-voice: $(STAMP) $(GE2E)
 	$(PY) scripts/bench_voice.py
 
 # The voice-presence model (fingerprints/models/voice_presence_v1.json and its card),
 # trained from scratch on speech and music the project installs (cache outside the repo).
-train-voice: $(STAMP)
+train-voice: $(STAMP) $(GE2E)
 	$(PY) scripts/train_voice_presence.py --cache "$(EVAL_CACHE)/voice-cache"

@@ -111,6 +111,14 @@ class App:
                 self.catalogue_generation += 1
             return self._catalogue
 
+    @cached_property
+    def voice_bank(self):
+        """This process's view of the protected-voice bank, shared by its scanners (the
+        worker makes a scanner per job; the bank is reloaded only when it changed)."""
+        from compliance.voices.search import BankCache
+
+        return BankCache(self.store)
+
     def scanner(self, *, record: bool = True, decoder: str | None = None, history: bool = True):
         """A Scanner on the current catalogue view; ``decoder="ffmpeg"`` for untrusted
         uploads (see :data:`compliance.pipeline.scan.DECODER`). ``history=False``: no
@@ -127,4 +135,5 @@ class App:
             max_bytes=self.settings.max_file_bytes,
             record=record,
             decoder=decoder or DECODER,
+            voices=self.voice_bank,
         )

@@ -192,17 +192,8 @@ def bank_list(kind: str, fmt: str) -> None:
     from compliance.voices.bank import list_voices
 
     for v in list_voices(_store()):
-        row = {
-            "voice_id": v.voice_id,
-            "artist_name": v.artist_name,
-            "references": v.n_references,
-            "authorised_accounts": list(v.authorised_accounts),
-            "consent": v.consent,
-            "disabled": v.disabled,
-            "disabled_reason": v.disabled_reason,
-        }
         if fmt == "jsonl":
-            click.echo(json.dumps(row))
+            click.echo(json.dumps(v.view()))
         else:
             state = f"disabled: {v.disabled_reason}" if v.disabled else "active"
             click.echo(

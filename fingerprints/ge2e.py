@@ -9,9 +9,10 @@ embedding is their normalised mean. Cosine similarity between embeddings measure
 alike two voices are; it is not a probability (see :mod:`fingerprints.voice` for the
 calibration).
 
-The weights come from ``scripts/convert_ge2e.py`` (``models/ge2e_v1.npz``, float16,
-computed in float32; ``models/ge2e_v1.card.json`` names the source and its hash). No
-PyTorch, no download at run time. The frontend matches Resemblyzer's
+The weights come from ``scripts/convert_ge2e.py``, which ``make install`` runs
+(``models/ge2e_v1.npz``, float16, computed in float32, not committed;
+``models/ge2e_v1.card.json`` names the source and its hash). No PyTorch, no download at
+run time. The frontend matches Resemblyzer's
 ``wav_to_mel_spectrogram`` (librosa's Slaney mel filters, power spectrogram, no log) and
 the outputs agree with Resemblyzer's own to about 1e-3 (tests/test_ge2e.py holds
 reference embeddings computed with it).
@@ -92,6 +93,14 @@ class SpeakerEncoder:
     def load(cls, path: str | Path = MODEL_FILE) -> SpeakerEncoder:
         """Read a weights file written by ``scripts/convert_ge2e.py``."""
         p = Path(path)
+        if not p.exists():
+            from fingerprints.errors import FingerprintError
+
+            raise FingerprintError(
+                f"speaker-encoder weights {p} are missing: run `make install` (or "
+                "`python scripts/convert_ge2e.py`)",
+                code="model_missing",
+            )
         blob = p.read_bytes()
         with np.load(p) as z:
             arr = {k: z[k].astype(np.float32) for k in z.files}

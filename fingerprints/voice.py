@@ -141,7 +141,7 @@ def vocal_emphasis(samples: np.ndarray) -> np.ndarray:
     in the file (cosine of log-mel frames, at least :data:`REPET_MIN_GAP_S` away and
     within :data:`REPET_MAX_LAG_S`, so long files cost linear time), and a soft mask
     gives the rest to the voice. numpy throughout: the similarities are computed in
-    blocks of frames (bounded memory), about 0.2 CPU-s per minute of audio.
+    blocks of frames (bounded memory), about 0.3 CPU-s per minute of audio (one core).
 
     Parameters
     ----------

@@ -8,8 +8,9 @@ and ``_rebuild_tensor_v2``) and refuses everything else, then the raw little-end
 storages that follow the pickles. The LSTM and projection weights (not the optimiser
 state, not the GE2E loss's similarity scale) are written as float16 to
 ``fingerprints/models/ge2e_v1.npz`` with a card naming the source and its hash, and the
-wheel's licence text beside it (``ge2e_v1.LICENSE``). Run it again only to regenerate
-the committed file::
+wheel's licence text beside it (``ge2e_v1.LICENSE``). The weights file (2.6 MB) is not
+committed: ``make install`` runs this script, which checks the wheel's SHA-256 and the
+result's (the conversion is deterministic), so every checkout gets the same bytes::
 
     python scripts/convert_ge2e.py                 # downloads the pinned wheel with pip
     python scripts/convert_ge2e.py --wheel FILE    # or converts a wheel already on disk
@@ -37,6 +38,8 @@ WHEEL = "Resemblyzer==0.1.4"
 WHEEL_FILE = "Resemblyzer-0.1.4-py3-none-any.whl"
 WHEEL_SHA256 = "8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f"
 MEMBER = "resemblyzer/pretrained.pt"
+NPZ_SHA256 = "ea76ee5810fbb08776e6265d3da75fe98b895d7e91fbfb99a8227dc0c206b2d4"
+"""SHA-256 of the converted file (the conversion is deterministic: same wheel, same bytes)."""
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 OUT = Path(__file__).resolve().parents[1] / "fingerprints" / "models" / "ge2e_v1.npz"
 KEEP = tuple(
@@ -141,6 +144,10 @@ def main() -> None:
     arrays = {k.replace(".", "__"): state[k].astype(np.float16) for k in KEEP}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
+    got = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    if got != NPZ_SHA256:
+        args.out.unlink()
+        sys.exit(f"{args.out}: converted weights have sha256 {got}, not {NPZ_SHA256}")
     card = {
         "model": "GE2E speaker encoder (3-layer LSTM 40->256, linear 256->256, ReLU, L2)",
         "source": f"PyPI {WHEEL} ({WHEEL_FILE}, sha256 {WHEEL_SHA256}), member {MEMBER}",

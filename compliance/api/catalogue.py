@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from compliance.api.auth import require
-from compliance.api.errors import ApiError
+from compliance.api.errors import ApiError, read_reason
 from compliance.api.keys import ApiKey
 from compliance.api.schemas import (
     CatalogueIngestResponse,
@@ -209,20 +209,13 @@ async def disable_track(
 ):
     """Body ``{"reason": "..."}`` (required). The entry stops matching at once for new
     scans (the index views reopen); the row and past decisions stay."""
-    raw = await request.body()
-    try:
-        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "request_invalid", 'the body must be JSON: {"reason": "..."}') from None
-    reason = body.get("reason") if isinstance(body, dict) else None
-    if not isinstance(reason, str) or not reason.strip():
-        raise ApiError(400, "reason_missing", 'send {"reason": "why the entry is disabled"}')
+    reason = await read_reason(request, "the entry")
     store = request.app.state.core.store
 
     def disable():
         if store.get_track(track_id) is None:
             raise ApiError(404, "catalogue_not_found", f"no catalogue entry {track_id!r}")
-        store.disable_track(track_id, reason=reason.strip())
+        store.disable_track(track_id, reason=reason)
         return track_view(store.get_track(track_id))
 
     return await run_in_threadpool(disable)

@@ -29,6 +29,23 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
+async def read_reason(request: Request, what: str) -> str:
+    """The non-blank ``reason`` of a JSON body ``{"reason": "..."}`` (a disable request),
+    stripped; 400 ``request_invalid`` for a body that is not JSON, 400 ``reason_missing``
+    without a reason. ``what`` completes "why ... is disabled" in the message."""
+    import json
+
+    raw = await request.body()
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "request_invalid", 'the body must be JSON: {"reason": "..."}') from None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        raise ApiError(400, "reason_missing", f'send {{"reason": "why {what} is disabled"}}')
+    return reason.strip()
+
+
 def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 

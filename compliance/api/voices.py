@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from compliance.api.auth import require
-from compliance.api.errors import ApiError
+from compliance.api.errors import ApiError, read_reason
 from compliance.api.keys import ApiKey
 from compliance.api.schemas import ErrorResponse
 from compliance.api.upload import read_upload
@@ -31,18 +31,6 @@ router = APIRouter(
     prefix="/v1/banks/protected_voice",
     responses={s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 422)},
 )
-
-
-def voice_view(v) -> dict[str, Any]:
-    return {
-        "voice_id": v.voice_id,
-        "artist_name": v.artist_name,
-        "references": v.n_references,
-        "authorised_accounts": list(v.authorised_accounts),
-        "consent": v.consent,
-        "disabled": v.disabled,
-        "disabled_reason": v.disabled_reason,
-    }
 
 
 def _enrolment(raw: bytes | None) -> dict[str, Any]:
@@ -99,21 +87,15 @@ async def add_references(
             raise ApiError(422, "voice_no_usable_reference",
                            f"voice {voice_id}: no usable reference ({detail})")  # fmt: skip
         return {
-            "voice": voice_view(get_voice(core.store, voice_id)),
+            "voice": get_voice(core.store, voice_id).view(),
             "created": res.created,
             "added": res.added,
             "refused": refused,
         }
 
-    try:
-        return await run_in_threadpool(run)
-    except ApiError:
-        raise
-    except Exception as exc:  # coded bank errors (voice_id_invalid, voice_model_mismatch)
-        code = getattr(exc, "code", None)
-        if code is None:
-            raise
-        raise ApiError(400, code, getattr(exc, "message", str(exc))) from None
+    # coded bank errors (voice_id_invalid, voice_model_mismatch) answer 400 through the
+    # ComplianceError handler (compliance.api.errors)
+    return await run_in_threadpool(run)
 
 
 @router.get("")
@@ -121,7 +103,7 @@ def list_voices(request: Request, _key: Annotated[ApiKey, Depends(require("admin
     """Every protected voice, disabled ones included."""
     from compliance.voices.bank import list_voices as voices
 
-    return {"voices": [voice_view(v) for v in voices(request.app.state.core.store)]}
+    return {"voices": [v.view() for v in voices(request.app.state.core.store)]}
 
 
 @router.get("/{voice_id}")
@@ -131,7 +113,7 @@ def get_voice(voice_id: str, request: Request, _key: Annotated[ApiKey, Depends(r
     v = one(request.app.state.core.store, voice_id)
     if v is None:
         raise ApiError(404, "voice_not_found", f"no protected voice {voice_id!r}")
-    return voice_view(v)
+    return v.view()
 
 
 @router.post("/{voice_id}/disable")
@@ -143,15 +125,8 @@ async def disable(
     from compliance.voices.bank import disable_voice
     from compliance.voices.bank import get_voice as one
 
-    raw = await request.body()
-    try:
-        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "request_invalid", 'the body must be JSON: {"reason": "..."}') from None
-    reason = body.get("reason") if isinstance(body, dict) else None
-    if not isinstance(reason, str) or not reason.strip():
-        raise ApiError(400, "reason_missing", 'send {"reason": "why the voice is disabled"}')
+    reason = await read_reason(request, "the voice")
     store = request.app.state.core.store
-    if not disable_voice(store, voice_id, reason=reason.strip()):
+    if not disable_voice(store, voice_id, reason=reason):
         raise ApiError(404, "voice_not_found", f"no protected voice {voice_id!r}")
-    return voice_view(one(store, voice_id))
+    return one(store, voice_id).view()

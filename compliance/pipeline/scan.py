@@ -99,6 +99,9 @@ class Scanner:
     history : bool
         Account evidence from the release history (:mod:`compliance.history`) for
         uploads with an account id, and the upload recorded in it.
+    voices : compliance.voices.search.BankCache, optional
+        The protected-voice bank view to search (a process keeps one, so its faiss
+        index is not rebuilt per scanner); default: a new one on ``store``.
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class Scanner:
         record: bool = True,
         decoder: str = DECODER,
         history: bool = True,
+        voices=None,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
@@ -132,7 +136,7 @@ class Scanner:
         if store is not None and any(getattr(d, "name", None) == "voice" for d in self.detectors):
             from compliance.voices.search import BankCache
 
-            self._voices = BankCache(store)
+            self._voices = voices if voices is not None else BankCache(store)
 
     def _chromaprint_of(self, catalogue_id: str) -> np.ndarray | None:
         if catalogue_id not in self._cp_cache:

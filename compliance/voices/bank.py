@@ -309,6 +309,18 @@ class VoiceEntry:
     disabled: bool
     disabled_reason: str | None
 
+    def view(self) -> dict[str, Any]:
+        """What the CLI (``bank list --format jsonl``) and the API show of a voice."""
+        return {
+            "voice_id": self.voice_id,
+            "artist_name": self.artist_name,
+            "references": self.n_references,
+            "authorised_accounts": list(self.authorised_accounts),
+            "consent": self.consent,
+            "disabled": self.disabled,
+            "disabled_reason": self.disabled_reason,
+        }
+
 
 def get_voice(store, voice_id: str) -> VoiceEntry | None:
     """One voice of the bank (disabled or not), or None."""
