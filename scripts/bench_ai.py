@@ -59,7 +59,7 @@ def auc(pos: list[float], neg: list[float]) -> float:
 
 def review_threshold() -> float:
     pol = load_policy(ROOT / "policies" / "default.yaml")
-    return float(pol.thresholds()["ai-undisclosed-review.min_strength"]["value"])
+    return float(pol.thresholds()["undisclosed-ai.min_strength"]["value"])
 
 
 def speed(det: AIDetector, runs: int, tmp: Path) -> dict:

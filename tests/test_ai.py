@@ -208,8 +208,14 @@ def test_cli_reports_ai_evidence_and_the_policy_compares_the_declaration(riffusi
     fired = {x["rule_id"] for x in riff["rules_fired"]}
     assert fired & {"ai-undisclosed-review", "ai-undisclosed-block"}
     assert riff["decision"] in ("review", "block")
+    (undisclosed,) = [e for e in riff["evidence"] if e["kind"] == "undisclosed_ai"]
+    assert undisclosed["strength"] == ai[0]["strength"] and undisclosed["detector"] == "policy"
+    assert undisclosed["details"]["declared"] == {"contains_ai": None}
+    review = next(x for x in riff["rules_fired"] if x["rule_id"] == "ai-undisclosed-review")
+    assert [riff["evidence"][i]["kind"] for i in review["evidence"]] == ["undisclosed_ai"]
     meta = tmp_path / "declared.json"
     meta.write_text(json.dumps({"contains_ai": "All"}))
     r, (declared,) = _check([f], "--metadata", str(meta), home=tmp_path / "home")
     assert declared["decision"] == "pass"
     assert [x["rule_id"] for x in declared["rules_fired"]] == ["ai-declared-label"]
+    assert "undisclosed_ai" not in {e["kind"] for e in declared["evidence"]}

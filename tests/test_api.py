@@ -212,6 +212,34 @@ def test_a_protected_voice_is_judged_for_each_submitter_of_the_same_audio(
     assert "voice-clone-review" in {f["rule_id"] for f in rb["rules_fired"]}
 
 
+def test_undisclosed_ai_is_a_finding_of_each_submissions_own_declaration(app, client, keys):
+    from fingerprints import generators
+
+    rate = 44100  # Riffusion's rate; scores about 0.88: see tests/test_ai.py
+    x = synth_piece(4243, 5.12, sample_rate=rate)
+    buf = io.BytesIO()
+    sf.write(buf, generators.riffusion_roundtrip(x, rng=np.random.default_rng(5)), rate,
+             format="WAV", subtype="PCM_16")  # fmt: skip
+    data = buf.getvalue()
+    a = _submit(client, keys["submitter"], [("a.wav", data)], {"contains_ai": "None"})
+    b = _submit(client, keys["submitter"], [("b.wav", data)], {"contains_ai": "All"})
+    a, b = a.json()["scans"][0], b.json()["scans"][0]
+    assert a["analysis_id"] == b["analysis_id"]
+    assert ScanWorker(app).run_once().state == "done"
+    ra = client.get(f"/v1/scans/{a['scan_id']}", headers=keys["reader"]).json()["result"]
+    rb = client.get(f"/v1/scans/{b['scan_id']}", headers=keys["reader"]).json()["result"]
+    (undisclosed,) = [e for e in ra["evidence"] if e["kind"] == "undisclosed_ai"]
+    assert undisclosed["details"]["declared"] == {"contains_ai": "None"}
+    assert ra["decision"] in ("review", "block")
+    assert "undisclosed_ai" not in {e["kind"] for e in rb["evidence"]}
+    assert rb["decision"] == "pass"
+    assert [f["rule_id"] for f in rb["rules_fired"]] == ["ai-declared-label"]
+    for r in (ra, rb):  # every rule index points at evidence of a kind the rule tests
+        for f in r["rules_fired"]:
+            kinds = {r["evidence"][i]["kind"] for i in f["evidence"]}
+            assert kinds <= {"undisclosed_ai", "ai_generated"}, f
+
+
 def test_account_evidence_is_each_submitters_own_and_history_records_them(
     app, client, keys, catalogue, tmp_path
 ):

@@ -58,7 +58,7 @@ def test_runner_reports_each_case(case_dir):
         ("strong blocks", True, 3),
         ("nothing passes", True, 6),
     ]
-    assert results[0].got == {"decision": "block", "rules_fired": ["r1"]}
+    assert results[0].got == {"decision": "block", "rules_fired": ["r1"], "findings": []}
 
 
 @pytest.mark.parametrize(
@@ -67,6 +67,7 @@ def test_runner_reports_each_case(case_dir):
         "{decision: pass}",
         "{decision: block, rules_fired: []}",
         "{decision: block, rules_fired: [r2]}",
+        "{decision: block, findings: [undisclosed_ai]}",
     ],
 )
 def test_a_wrong_expectation_fails(case_dir, expect):

@@ -192,3 +192,98 @@ def test_shadow_policies_are_recorded_and_change_nothing(policy):
 
 def test_evaluate_accepts_any_sequence_and_no_metadata(policy):
     assert policy.evaluate((ev(),)).verdict is Verdict.BLOCK
+
+
+FINDINGS = f"""\
+id: f
+version: "3"
+findings:
+  - id: undisclosed
+    kind: undisclosed_ai
+    when:
+      kind: ai_generated
+      min_strength: 0.8
+      declared: {{contains_ai: [null, "None"]}}
+    explanation: not declared
+    sources: {{min_strength: {SRC}}}
+rules:
+  - id: block-undisclosed
+    when: {{kind: undisclosed_ai, min_strength: 0.95}}
+    then: block
+    reason: strong
+    sources: {{min_strength: {SRC}}}
+  - id: review-undisclosed
+    when: {{kind: undisclosed_ai}}
+    then: review
+    reason: any
+"""
+
+
+def test_findings_are_derived_per_item_and_appended_after_detector_evidence():
+    from compliance.policy.engine import evaluated_evidence
+
+    p = load_policy_text(FINDINGS)
+    detected = [
+        ev("ai_generated", 0.97, cid=None, matched=10.0),
+        ev(strength=0.4),
+        ev("ai_generated", 0.85, cid=None, matched=None),
+        ev("ai_generated", 0.79, cid=None),
+    ]
+    d = p.evaluate(detected, ReleaseMetadata(contains_ai="None"))
+    assert [(str(e.kind), e.strength) for e in d.findings] == [
+        ("undisclosed_ai", 0.97),
+        ("undisclosed_ai", 0.85),
+    ]
+    first = d.findings[0]
+    assert first.detector == "policy" and first.detector_version == "f@3"
+    assert first.matched_s == 10.0 and first.raw_unit == "ai_generated strength"
+    assert first.details["finding"] == "undisclosed"
+    assert first.details["from"]["evidence"] == 0 and first.details["from"]["detector"] == "d"
+    assert first.details["thresholds"] == {"min_strength": 0.8}
+    assert first.details["declared"] == {"contains_ai": "None"}
+    assert "ai_generated 0.97 (min_strength 0.8), declared contains_ai 'None'" in first.explanation
+    every = evaluated_evidence(detected, d)
+    assert every[4:] == list(d.findings)
+    # indexes refer to the detector evidence followed by the findings
+    assert fired(d) == {"block-undisclosed": (4,), "review-undisclosed": (4, 5)}
+    assert d.verdict is Verdict.BLOCK
+    assert p.thresholds()["undisclosed.min_strength"]["value"] == 0.8
+
+
+def test_a_declaration_outside_the_condition_derives_nothing_and_reevaluation_is_idempotent():
+    from compliance.policy.engine import evaluated_evidence
+
+    p = load_policy_text(FINDINGS)
+    detected = [ev("ai_generated", 0.99, cid=None)]
+    first = p.evaluate(detected)
+    assert first.verdict is Verdict.BLOCK and len(first.findings) == 1
+    stored = evaluated_evidence(detected, first)  # what an output lists
+    again = p.evaluate(stored)
+    assert again.findings == first.findings and fired(again) == fired(first)
+    declared = p.evaluate(stored, ReleaseMetadata(contains_ai="All"))
+    assert declared.findings == () and declared.verdict is Verdict.PASS
+    assert evaluated_evidence(stored, declared) == detected
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (
+            "kind: undisclosed_ai\n    when:\n      kind: ai_generated",
+            "kind: undisclosed_ai\n    when:\n      kind: [ai_generated, undisclosed_ai]",
+        ),
+        (
+            "explanation: not declared\n    sources: {min_strength: " + SRC + "}",
+            "explanation: not declared",
+        ),
+        ("id: block-undisclosed", "id: undisclosed"),
+    ],
+)
+def test_bad_findings_are_refused(old, new):
+    """A finding of its own kind, a threshold without a source, an id used twice."""
+    from compliance.errors import PolicyError
+
+    assert old in FINDINGS
+    with pytest.raises(PolicyError) as err:
+        load_policy_text(FINDINGS.replace(old, new))
+    assert "finding" in str(err.value)

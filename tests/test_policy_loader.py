@@ -201,7 +201,7 @@ def test_policy_check_cli(tmp_path):
     good = ROOT / "policies" / "default.yaml"
     r = CliRunner().invoke(policy_cli, ["check", str(good)])
     assert r.exit_code == 0, r.output
-    assert r.output.startswith(f"OK {good}: id=default version=1 mode=enforce")
+    assert r.output.startswith(f"OK {good}: id=default version=2 mode=enforce")
     assert f"hash={load_policy(good).hash}" in r.output
     r = CliRunner().invoke(policy_cli, ["check", str(good), str(bad)])
     assert r.exit_code == 1

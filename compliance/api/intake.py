@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from compliance.api.upload import StoredFile
 from compliance.domain import Evidence, ReleaseMetadata
 from compliance.jobs import DONE, FAILED, QUEUED, RUNNING, JobQueue
+from compliance.policy.engine import evaluated_evidence
 from compliance.storage.models import JobRow, ReleaseFileRow, ReleaseRow
 from compliance.storage.types import utcnow
 from compliance.webhooks import notify_if_finished_in
@@ -159,9 +160,9 @@ def _for_reference(result: dict[str, Any], ref: ReleaseFileRow, job: JobRow, rel
     if policy is None or stored_policy != policy.hash:
         return out  # the policy changed since: keep what was decided then
     meta = ReleaseMetadata.from_mapping(declared)
-    out["evidence"] = [_as_submitted(e, meta) for e in out.get("evidence", [])]
-    evidence = [Evidence.from_dict(e) for e in out["evidence"]]
+    evidence = [Evidence.from_dict(_as_submitted(e, meta)) for e in out.get("evidence", [])]
     d = policy.evaluate(evidence, meta)
+    out["evidence"] = [e.to_dict() for e in evaluated_evidence(evidence, d)]
     out["decision"] = str(d.verdict)
     out["policy"] = d.policy_ref()
     out["rules_fired"] = [r.to_dict() for r in d.rules_fired]

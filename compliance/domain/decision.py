@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from compliance.domain.evidence import Evidence
+
 
 class Verdict(StrEnum):
     """Outcomes, ordered by severity (most severe wins)."""
@@ -55,6 +57,8 @@ class Decision:
     ``policy_hash`` is the SHA-256 of the policy file's canonical content, so a stored
     decision can always be traced to the exact rules and thresholds that produced it.
     ``shadow`` maps the id of each shadow policy to the verdict it would have given.
+    ``findings`` are the evidence items the policy derived (for example
+    ``undisclosed_ai``), appended to the detector evidence in every output.
     """
 
     verdict: Verdict
@@ -62,6 +66,7 @@ class Decision:
     policy_version: str
     policy_hash: str
     rules_fired: tuple[RuleFiring, ...] = ()
+    findings: tuple[Evidence, ...] = ()
     shadow: dict[str, str] = field(default_factory=dict)
 
     def policy_ref(self) -> dict[str, str]:

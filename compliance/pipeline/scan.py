@@ -14,6 +14,7 @@ from compliance.detectors import DEFAULT_DETECTORS, Detector, ScanContext
 from compliance.detectors.landmark_evidence import Candidate, candidate
 from compliance.domain import Decision, Evidence, ReleaseMetadata
 from compliance.errors import ComplianceError, error_parts
+from compliance.policy.engine import evaluated_evidence
 from fingerprints import chromaprint, landmarks
 from fingerprints.audio import content_hash, decode
 from fingerprints.errors import CodedError
@@ -227,6 +228,7 @@ class Scanner:
                 result.candidates = [candidate(m, upload_s, active=a) for m, a in considered]
             t0 = time.perf_counter()
             result.decision = self.policy.evaluate(result.evidence, meta)
+            result.evidence = evaluated_evidence(result.evidence, result.decision)
             timings["policy"] = time.perf_counter() - t0
         except (CodedError, OSError) as exc:
             result.error_code, result.error_message = error_parts(exc)

@@ -10,6 +10,9 @@ A case file::
           - {kind: reupload, strength: 0.9,       # detector_version and explanation
              catalogue_id: cat-1, matched_s: 60}  # may be left out
         expect: {decision: block, rules_fired: [reupload-block]}   # rules_fired optional
+
+``expect.findings`` (optional) lists the kinds of the evidence the policy derives (its
+``findings`` section, for example ``[undisclosed_ai]``), in order.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class _Closed(BaseModel):
 class Expect(_Closed):
     decision: VerdictName
     rules_fired: list[str] | None = None
+    findings: list[str] | None = None
 
 
 class Case(_Closed):
@@ -130,11 +134,16 @@ def run_case_file(path: str | os.PathLike[str]) -> list[CaseResult]:
         got = {
             "decision": str(decision.verdict),
             "rules_fired": [r.rule_id for r in decision.rules_fired],
+            "findings": [str(e.kind) for e in decision.findings],
         }
         expected = case.expect.model_dump(exclude_none=True)
-        ok = got["decision"] == expected["decision"] and (
-            case.expect.rules_fired is None
-            or Counter(case.expect.rules_fired) == Counter(got["rules_fired"])
+        ok = (
+            got["decision"] == expected["decision"]
+            and (
+                case.expect.rules_fired is None
+                or Counter(case.expect.rules_fired) == Counter(got["rules_fired"])
+            )
+            and (case.expect.findings is None or case.expect.findings == got["findings"])
         )
         results.append(CaseResult(str(p), line, case.name, ok, expected, got))
     return results

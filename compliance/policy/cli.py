@@ -46,7 +46,7 @@ def check(files: tuple[Path, ...]) -> None:
             continue
         click.echo(
             f"OK {f}: id={p.id} version={p.version} mode={p.mode} "
-            f"rules={len(p.doc.rules)} hash={p.hash}"
+            f"findings={len(p.doc.findings)} rules={len(p.doc.rules)} hash={p.hash}"
         )
     if invalid:
         raise SystemExit(1)

@@ -2,6 +2,14 @@
 
 Semantics
 ---------
+* First the policy's ``findings`` are derived: for every detector evidence item that
+  satisfies a finding's ``when``, an evidence item of the finding's kind (detector
+  ``policy``) is appended, for example ``undisclosed_ai`` from ``ai_generated`` and
+  the declaration. Findings in the input (of an earlier evaluation) are dropped first,
+  so evaluating again, for another submission's metadata, derives them afresh. The
+  evaluated evidence is therefore the detector evidence followed by
+  ``Decision.findings`` (:func:`evaluated_evidence`); ``RuleFiring.evidence_indexes``
+  index that list.
 * Every rule is evaluated, in order. A rule fires (once) if at least one evidence item
   satisfies its ``when`` and none of its ``unless`` conditions; the firing lists every
   such evidence index.
@@ -17,7 +25,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from compliance.domain import Decision, Evidence, ReleaseMetadata, RuleFiring, Verdict
-from compliance.policy.schema import PolicyDoc, Rule, Unless, When
+from compliance.policy.schema import Finding, PolicyDoc, Rule, Unless, When
+
+FINDING_DETECTOR = "policy"
+"""The ``detector`` of evidence the policy derived (a finding), not a detector saw."""
 
 ACTION_VERDICT: dict[str, Verdict] = {
     "pass": Verdict.PASS,
@@ -86,6 +97,77 @@ def unless_holds(unless: Unless | None, ev: Evidence, meta: ReleaseMetadata) -> 
         or (unless.authorised and _authorised(ev, meta))
         or (unless.uploader_tier is not None and meta.uploader_tier in unless.uploader_tier)
     )
+
+
+def is_finding(ev: Evidence) -> bool:
+    """Whether an evidence item is a finding the policy derived."""
+    return ev.detector == FINDING_DETECTOR
+
+
+def evaluated_evidence(evidence: Sequence[Evidence], decision: Decision) -> list[Evidence]:
+    """The evidence list a decision's rule indexes refer to: the detector evidence
+    (earlier findings dropped) followed by the decision's findings."""
+    return [e for e in evidence if not is_finding(e)] + list(decision.findings)
+
+
+def _shown(value: Any) -> str:
+    return "nothing" if value in (None, "") else repr(value)
+
+
+def derive(
+    finding: Finding, evidence: Sequence[Evidence], meta: ReleaseMetadata, *, policy: str
+) -> list[Evidence]:
+    """The evidence items one finding adds, one per detector evidence item it holds for.
+
+    Parameters
+    ----------
+    finding : Finding
+    evidence : sequence of Evidence
+        Detector evidence (findings already dropped).
+    meta : ReleaseMetadata
+    policy : str
+        ``"<policy id>@<version>"``, recorded as the finding's detector version.
+    """
+    out = []
+    thresholds = finding.when.thresholds()
+    declared = {k: _declared_value(meta, k) for k in finding.when.declared or {}}
+    for i, ev in enumerate(evidence):
+        if not when_holds(finding.when, ev, meta):
+            continue
+        bounds = "; ".join(f"{k} {v:g}" for k, v in thresholds.items())
+        said = ", ".join(f"{k} {_shown(v)}" for k, v in declared.items())
+        out.append(
+            Evidence(
+                kind=finding.kind,
+                strength=ev.strength,
+                detector=FINDING_DETECTOR,
+                detector_version=policy,
+                explanation=(
+                    f"{finding.explanation}: {ev.kind} {ev.strength:.2f}"
+                    + (f" ({bounds})" if bounds else "")
+                    + (f", declared {said}" if said else "")
+                ),
+                catalogue_id=ev.catalogue_id,
+                voice_id=ev.voice_id,
+                query_start_s=ev.query_start_s,
+                catalogue_start_s=ev.catalogue_start_s,
+                matched_s=ev.matched_s,
+                raw_score=ev.strength,
+                raw_unit=f"{ev.kind} strength",
+                details={
+                    "finding": finding.id,
+                    "from": {
+                        "kind": str(ev.kind),
+                        "detector": ev.detector,
+                        "detector_version": ev.detector_version,
+                        "evidence": i,
+                    },
+                    "thresholds": thresholds,
+                    "declared": declared,
+                },
+            )
+        )
+    return out
 
 
 def fire(rule: Rule, evidence: Sequence[Evidence], meta: ReleaseMetadata) -> RuleFiring | None:
@@ -168,7 +250,7 @@ class Policy:
             ``{"rule_id.field": {"value": float, "source": str, "date": "YYYY-MM-DD"}}``.
         """
         out: dict[str, dict[str, Any]] = {}
-        for rule in self.doc.rules:
+        for rule in (*self.doc.findings, *self.doc.rules):
             for name, value in rule.when.thresholds().items():
                 src = rule.sources[name]
                 out[f"{rule.id}.{name}"] = {
@@ -182,14 +264,22 @@ class Policy:
             }  # fmt: skip
         return out
 
+    def findings(self, evidence: Sequence[Evidence], metadata: ReleaseMetadata) -> list[Evidence]:
+        """The findings the policy derives from detector evidence (see the module)."""
+        base = [e for e in evidence if not is_finding(e)]
+        ref = f"{self.id}@{self.version}"
+        return [e for f in self.doc.findings for e in derive(f, base, metadata, policy=ref)]
+
     def trace(
         self, evidence: Sequence[Evidence], metadata: ReleaseMetadata
-    ) -> tuple[Verdict, tuple[RuleFiring, ...]]:
-        """The verdict and the rules that fired, without building a Decision."""
-        fired = tuple(f for r in self.doc.rules if (f := fire(r, evidence, metadata)) is not None)
+    ) -> tuple[Verdict, tuple[RuleFiring, ...], tuple[Evidence, ...]]:
+        """The verdict, the rules that fired and the findings, without a Decision."""
+        found = tuple(self.findings(evidence, metadata))
+        every = [*(e for e in evidence if not is_finding(e)), *found]
+        fired = tuple(f for r in self.doc.rules if (f := fire(r, every, metadata)) is not None)
         if not fired:
-            return Verdict(self.doc.default), fired
-        return max((f.then for f in fired), key=lambda v: v.severity), fired
+            return Verdict(self.doc.default), fired, found
+        return max((f.then for f in fired), key=lambda v: v.severity), fired, found
 
     def evaluate(
         self,
@@ -203,7 +293,9 @@ class Policy:
         Parameters
         ----------
         evidence : sequence of Evidence
-            Everything the detectors reported; ``RuleFiring.evidence_indexes`` index it.
+            Everything the detectors reported (findings of an earlier evaluation are
+            dropped and derived again); ``RuleFiring.evidence_indexes`` index this
+            evidence followed by ``Decision.findings`` (:func:`evaluated_evidence`).
         metadata : ReleaseMetadata, optional
             What the uploader declared (licences, tier, AI disclosure); empty if omitted.
         shadow : sequence of Policy
@@ -215,12 +307,13 @@ class Policy:
         Decision
         """
         meta = metadata if metadata is not None else ReleaseMetadata()
-        verdict, fired = self.trace(evidence, meta)
+        verdict, fired, found = self.trace(evidence, meta)
         return Decision(
             verdict=verdict,
             policy_id=self.id,
             policy_version=self.version,
             policy_hash=self.hash,
             rules_fired=fired,
+            findings=found,
             shadow={p.id: str(p.trace(evidence, meta)[0]) for p in shadow},
         )

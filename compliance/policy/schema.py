@@ -147,21 +147,56 @@ class Rule(_Closed):
 
     @model_validator(mode="after")
     def _every_threshold_has_a_source(self) -> Rule:
-        used = self.when.thresholds()
-        missing = [k for k in used if k not in self.sources]
-        if missing:
+        _check_sources("rule", self.id, self.when, self.sources)
+        return self
+
+
+def _check_sources(what: str, ident: str, when: When, sources: dict[str, Source]) -> None:
+    """Every threshold set in ``when`` has a source, and every source a threshold."""
+    used = when.thresholds()
+    missing = [k for k in used if k not in sources]
+    if missing:
+        raise problem(
+            f"threshold of {what} '{ident}' has no source: add sources.{missing[0]} "
+            "with `source` and `date`"
+            + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""),
+            ("when", missing[0]),
+        )
+    unused = [k for k in sources if k not in used]
+    if unused:
+        raise problem(
+            f"{what} '{ident}' gives a source for a threshold it does not set in `when`",
+            ("sources", unused[0]),
+        )
+
+
+class Finding(_Closed):
+    """A finding the policy derives from detector evidence and the declaration.
+
+    For every detector evidence item that satisfies ``when``, the engine adds an
+    evidence item of kind ``kind`` (for example ``undisclosed_ai`` from
+    ``ai_generated`` and a ``declared`` condition): the same strength and position, the
+    detector ``policy``, and the thresholds and declared values in its details. Rules
+    then test it like any evidence. Findings are derived from detector evidence only,
+    never from other findings.
+    """
+
+    id: str = Field(pattern=ID_PATTERN, max_length=80)
+    kind: EvidenceKind
+    description: str | None = None
+    when: When
+    explanation: str = Field(min_length=3)
+    sources: dict[ThresholdName, Source] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sound(self) -> Finding:
+        if self.kind in self.when.kinds():
             raise problem(
-                f"threshold of rule '{self.id}' has no source: add sources.{missing[0]} "
-                "with `source` and `date`"
-                + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""),
-                ("when", missing[0]),
+                f"finding '{self.id}' derives {self.kind} from itself: a finding comes from "
+                "other evidence kinds",
+                ("kind",),
             )
-        unused = [k for k in self.sources if k not in used]
-        if unused:
-            raise problem(
-                f"rule '{self.id}' gives a source for a threshold it does not set in `when`",
-                ("sources", unused[0]),
-            )
+        _check_sources("finding", self.id, self.when, self.sources)
         return self
 
 
@@ -185,6 +220,7 @@ class PolicyDoc(_Closed):
     mode: Literal["enforce", "shadow"] = "enforce"
     description: str | None = None
     default: VerdictName = "pass"
+    findings: list[Finding] = Field(default_factory=list)
     rules: list[Rule] = Field(min_length=1)
     history: dict[HistoryKnob, HistoryThreshold] = Field(default_factory=dict)
 
@@ -196,15 +232,18 @@ class PolicyDoc(_Closed):
         return self
 
     @model_validator(mode="after")
-    def _unique_rule_ids(self) -> PolicyDoc:
-        first: dict[str, int] = {}
-        for i, rule in enumerate(self.rules):
-            if rule.id in first:
+    def _unique_ids(self) -> PolicyDoc:
+        # rules and findings share one name space: thresholds are keyed "<id>.<field>"
+        first: dict[str, str] = {}
+        items = [("findings", i, f.id) for i, f in enumerate(self.findings)]
+        items += [("rules", i, r.id) for i, r in enumerate(self.rules)]
+        for section, i, ident in items:
+            if ident in first:
                 raise problem(
-                    f"duplicate rule id '{rule.id}' (first used by rules[{first[rule.id]}])",
-                    ("rules", i, "id"),
+                    f"duplicate {section[:-1]} id '{ident}' (first used by {first[ident]})",
+                    (section, i, "id"),
                 )
-            first[rule.id] = i
+            first[ident] = f"{section}[{i}]"
         return self
 
 
