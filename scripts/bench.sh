@@ -18,6 +18,10 @@ fi
 snap="$cache/bench-tree"
 git -C "$repo" worktree remove --force "$snap" >/dev/null 2>&1 || rm -rf "$snap"
 git -C "$repo" worktree add --detach "$snap" HEAD >/dev/null
+# model files that make install builds rather than git keeps (the GE2E weights)
+for m in "$repo"/fingerprints/models/*.npz; do
+  [ -f "$m" ] && cp "$m" "$snap/fingerprints/models/"
+done
 echo "bench: scoring commit $(git -C "$snap" rev-parse --short HEAD)"
 export PYTHONPATH="$snap${PYTHONPATH:+:$PYTHONPATH}"
 export COMPLIANCE_BIN="$repo/.venv/bin/python -m compliance"
