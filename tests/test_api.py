@@ -181,6 +181,20 @@ def test_same_audio_is_analysed_once_and_licences_apply_per_submission(
     assert rb["decision"] == "pass"  # its own declared licence, same evidence
 
 
+def _two_submissions(app, client, keys, data: bytes, meta_a: dict, meta_b: dict):
+    """The same audio submitted as a.wav and b.wav with two metadata: one shared
+    analysis, scanned by a worker; the two results as each submission reads them."""
+    a = _submit(client, keys["submitter"], [("a.wav", data)], meta_a)
+    b = _submit(client, keys["submitter"], [("b.wav", data)], meta_b)
+    a, b = a.json()["scans"][0], b.json()["scans"][0]
+    assert a["analysis_id"] == b["analysis_id"]
+    assert ScanWorker(app).run_once().state == "done"
+    return tuple(
+        client.get(f"/v1/scans/{x['scan_id']}", headers=keys["reader"]).json()["result"]
+        for x in (a, b)
+    )
+
+
 def test_a_protected_voice_is_judged_for_each_submitter_of_the_same_audio(
     app, client, keys, tmp_path
 ):
@@ -196,13 +210,9 @@ def test_a_protected_voice_is_judged_for_each_submitter_of_the_same_audio(
     upload = io.BytesIO()
     sf.write(upload, voice(77, 10.0, f0=110, tract=1.0), 16000, format="WAV")
     data = upload.getvalue()
-    a = _submit(client, keys["submitter"], [("a.wav", data)], {"account_id": "label-1"})
-    b = _submit(client, keys["submitter"], [("b.wav", data)], {"account_id": "stranger"})
-    a, b = a.json()["scans"][0], b.json()["scans"][0]
-    assert a["analysis_id"] == b["analysis_id"]
-    assert ScanWorker(app).run_once().state == "done"
-    ra = client.get(f"/v1/scans/{a['scan_id']}", headers=keys["reader"]).json()["result"]
-    rb = client.get(f"/v1/scans/{b['scan_id']}", headers=keys["reader"]).json()["result"]
+    ra, rb = _two_submissions(
+        app, client, keys, data, {"account_id": "label-1"}, {"account_id": "stranger"}
+    )
     va = [e for e in ra["evidence"] if e["kind"] == "voice_clone"]
     vb = [e for e in rb["evidence"] if e["kind"] == "voice_clone"]
     assert va and vb and va[0]["voice_id"] == vb[0]["voice_id"] == "artist-v"
@@ -221,13 +231,9 @@ def test_undisclosed_ai_is_a_finding_of_each_submissions_own_declaration(app, cl
     sf.write(buf, generators.riffusion_roundtrip(x, rng=np.random.default_rng(5)), rate,
              format="WAV", subtype="PCM_16")  # fmt: skip
     data = buf.getvalue()
-    a = _submit(client, keys["submitter"], [("a.wav", data)], {"contains_ai": "None"})
-    b = _submit(client, keys["submitter"], [("b.wav", data)], {"contains_ai": "All"})
-    a, b = a.json()["scans"][0], b.json()["scans"][0]
-    assert a["analysis_id"] == b["analysis_id"]
-    assert ScanWorker(app).run_once().state == "done"
-    ra = client.get(f"/v1/scans/{a['scan_id']}", headers=keys["reader"]).json()["result"]
-    rb = client.get(f"/v1/scans/{b['scan_id']}", headers=keys["reader"]).json()["result"]
+    ra, rb = _two_submissions(
+        app, client, keys, data, {"contains_ai": "None"}, {"contains_ai": "All"}
+    )
     (undisclosed,) = [e for e in ra["evidence"] if e["kind"] == "undisclosed_ai"]
     assert undisclosed["details"]["declared"] == {"contains_ai": "None"}
     assert ra["decision"] in ("review", "block")

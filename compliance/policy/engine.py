@@ -131,11 +131,11 @@ def derive(
     out = []
     thresholds = finding.when.thresholds()
     declared = {k: _declared_value(meta, k) for k in finding.when.declared or {}}
+    bounds = "; ".join(f"{k} {v:g}" for k, v in thresholds.items())
+    said = ", ".join(f"{k} {_shown(v)}" for k, v in declared.items())
     for i, ev in enumerate(evidence):
         if not when_holds(finding.when, ev, meta):
             continue
-        bounds = "; ".join(f"{k} {v:g}" for k, v in thresholds.items())
-        said = ", ".join(f"{k} {_shown(v)}" for k, v in declared.items())
         out.append(
             Evidence(
                 kind=finding.kind,
@@ -264,18 +264,14 @@ class Policy:
             }  # fmt: skip
         return out
 
-    def findings(self, evidence: Sequence[Evidence], metadata: ReleaseMetadata) -> list[Evidence]:
-        """The findings the policy derives from detector evidence (see the module)."""
-        base = [e for e in evidence if not is_finding(e)]
-        ref = f"{self.id}@{self.version}"
-        return [e for f in self.doc.findings for e in derive(f, base, metadata, policy=ref)]
-
     def trace(
         self, evidence: Sequence[Evidence], metadata: ReleaseMetadata
     ) -> tuple[Verdict, tuple[RuleFiring, ...], tuple[Evidence, ...]]:
         """The verdict, the rules that fired and the findings, without a Decision."""
-        found = tuple(self.findings(evidence, metadata))
-        every = [*(e for e in evidence if not is_finding(e)), *found]
+        base = [e for e in evidence if not is_finding(e)]
+        ref = f"{self.id}@{self.version}"
+        found = tuple(e for f in self.doc.findings for e in derive(f, base, metadata, policy=ref))
+        every = [*base, *found]
         fired = tuple(f for r in self.doc.rules if (f := fire(r, every, metadata)) is not None)
         if not fired:
             return Verdict(self.doc.default), fired, found

@@ -9,7 +9,7 @@ field in ``ctx["at"]``, relative to the model, so the loader can point at its li
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
@@ -134,43 +134,46 @@ class Unless(_Closed):
         return self
 
 
-class Rule(_Closed):
-    """One rule: ``when`` (and not ``unless``) on some evidence item -> ``then``."""
+class _Conditioned(_Closed):
+    """What rules and findings share: an id, a ``when`` on one evidence item, and a
+    source for every threshold ``when`` sets."""
 
+    WHAT: ClassVar[str] = "entry"
     id: str = Field(pattern=ID_PATTERN, max_length=80)
     description: str | None = None
     when: When
-    unless: Unless | None = None
-    then: Action
-    reason: str = Field(min_length=3)
     sources: dict[ThresholdName, Source] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _every_threshold_has_a_source(self) -> Rule:
-        _check_sources("rule", self.id, self.when, self.sources)
+    def _every_threshold_has_a_source(self) -> _Conditioned:
+        used = self.when.thresholds()
+        missing = [k for k in used if k not in self.sources]
+        if missing:
+            raise problem(
+                f"threshold of {self.WHAT} '{self.id}' has no source: add "
+                f"sources.{missing[0]} with `source` and `date`"
+                + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""),
+                ("when", missing[0]),
+            )
+        unused = [k for k in self.sources if k not in used]
+        if unused:
+            raise problem(
+                f"{self.WHAT} '{self.id}' gives a source for a threshold it does not set in `when`",
+                ("sources", unused[0]),
+            )
         return self
 
 
-def _check_sources(what: str, ident: str, when: When, sources: dict[str, Source]) -> None:
-    """Every threshold set in ``when`` has a source, and every source a threshold."""
-    used = when.thresholds()
-    missing = [k for k in used if k not in sources]
-    if missing:
-        raise problem(
-            f"threshold of {what} '{ident}' has no source: add sources.{missing[0]} "
-            "with `source` and `date`"
-            + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""),
-            ("when", missing[0]),
-        )
-    unused = [k for k in sources if k not in used]
-    if unused:
-        raise problem(
-            f"{what} '{ident}' gives a source for a threshold it does not set in `when`",
-            ("sources", unused[0]),
-        )
+class Rule(_Conditioned):
+    """One rule: ``when`` (and not ``unless``) on some evidence item -> ``then``."""
+
+    WHAT: ClassVar[str] = "rule"
+    unless: Unless | None = None
+    then: Action
+    reason: str = Field(min_length=3)
 
 
-class Finding(_Closed):
+class Finding(_Conditioned):
     """A finding the policy derives from detector evidence and the declaration.
 
     For every detector evidence item that satisfies ``when``, the engine adds an
@@ -181,22 +184,18 @@ class Finding(_Closed):
     never from other findings.
     """
 
-    id: str = Field(pattern=ID_PATTERN, max_length=80)
+    WHAT: ClassVar[str] = "finding"
     kind: EvidenceKind
-    description: str | None = None
-    when: When
     explanation: str = Field(min_length=3)
-    sources: dict[ThresholdName, Source] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _sound(self) -> Finding:
+    def _not_from_itself(self) -> Finding:
         if self.kind in self.when.kinds():
             raise problem(
                 f"finding '{self.id}' derives {self.kind} from itself: a finding comes from "
                 "other evidence kinds",
                 ("kind",),
             )
-        _check_sources("finding", self.id, self.when, self.sources)
         return self
 
 
