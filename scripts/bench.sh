@@ -8,6 +8,7 @@ cache=${2:-$(cd .. && pwd)/eval-cache}
 kinds=${3:-duplicate,remix,negative}
 repo=$(pwd)
 mkdir -p "$cache/results"
+cache=$(cd "$cache" && pwd)  # absolute: the harness runs from the eval folder
 corpus="$cache/corpus/dev"
 if [ ! -f "$corpus/build_info.json" ]; then
   echo "bench: building the development corpus in $corpus (about 11 minutes, a few GB)"
