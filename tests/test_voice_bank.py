@@ -60,6 +60,27 @@ def test_enrol_refuses_unusable_references_and_keeps_provenance(store, refs):
     assert v.cohort_size == 0  # alone in the bank: the prior only
 
 
+def test_duplicates_are_refused_before_they_are_analysed(store, refs, monkeypatch):
+    from compliance.voices import bank
+
+    analysed = []
+    real = bank.analyse_reference
+
+    def counting(path, **kw):
+        analysed.append(str(path))
+        return real(path, **kw)
+
+    monkeypatch.setattr(bank, "analyse_reference", counting)
+    a0, a1 = refs["A"][0], refs["A"][1]
+    first = bank.enrol(store, "A", [a0, a0])  # the same file twice in one call
+    assert first.added == [str(a0)] and first.n_references == 1
+    assert [c for _, c, _ in first.refused] == ["voice_reference_duplicate"]
+    assert analysed == [str(a0)]
+    again = bank.enrol(store, "A", [a0, a1])
+    assert again.added == [str(a1)] and again.n_references == 2
+    assert analysed == [str(a0), str(a1)]  # the enrolled one was not decoded again
+
+
 def test_noise_and_recordings_without_a_voice_are_refused_with_their_codes(
     tmp_path, refs, monkeypatch
 ):

@@ -84,8 +84,13 @@ def _blob(v: np.ndarray) -> bytes:
     return np.asarray(v, dtype="<f4").tobytes()
 
 
-def analyse_reference(path: str | Path, *, max_duration_s: float = 1800.0) -> Reference:
+def analyse_reference(
+    path: str | Path, *, max_duration_s: float = 1800.0, digest: str | None = None
+) -> Reference:
     """Decode and embed one reference recording; refuse it with a coded error if unusable.
+
+    ``digest`` is the file's :func:`fingerprints.audio.content_hash` when the caller
+    already has it.
 
     Raises
     ------
@@ -121,7 +126,7 @@ def analyse_reference(path: str | Path, *, max_duration_s: float = 1800.0) -> Re
         )
     return Reference(
         source_path=str(path),
-        content_hash=content_hash(Path(path)),
+        content_hash=digest or content_hash(Path(path)),
         duration_s=clip.duration_s,
         voiced_s=a.voiced_s,
         embedding=a.embedding,
@@ -165,6 +170,7 @@ def enrol(
         ``usable`` is False when the voice has no reference after this call (nothing
         is stored then).
     """
+    from fingerprints.audio import content_hash
     from fingerprints.errors import CodedError
 
     if not voice_id or len(voice_id) > MAX_VOICE_ID or voice_id != voice_id.strip():
@@ -175,9 +181,23 @@ def enrol(
     result = EnrolResult(voice_id=voice_id)
     refs: list[Reference] = []
     labels = list(names) if names is not None else [str(p) for p in paths]
+    # A reference already enrolled is refused before it is decoded and embedded (the
+    # costly part); the check inside the transaction below still guards concurrent calls.
+    with store.reader() as s:
+        seen = set(
+            s.scalars(
+                select(VoiceReferenceRow.content_hash).where(VoiceReferenceRow.voice_id == voice_id)
+            )
+        )
     for p, label in zip(paths, labels, strict=True):
         try:
-            r = analyse_reference(p)
+            digest = content_hash(p)
+            if digest in seen:
+                msg = f"{label}: already enrolled for {voice_id}"
+                result.refused.append((label, "voice_reference_duplicate", msg))
+                continue
+            seen.add(digest)
+            r = analyse_reference(p, digest=digest)
             refs.append(Reference(label, r.content_hash, r.duration_s, r.voiced_s,
                                   r.embedding, r.windows))  # fmt: skip
         except CodedError as exc:
