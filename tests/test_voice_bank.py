@@ -60,6 +60,45 @@ def test_enrol_refuses_unusable_references_and_keeps_provenance(store, refs):
     assert v.cohort_size == 0  # alone in the bank: the prior only
 
 
+def _cohorts(store):
+    from compliance.voices import bank
+
+    return {
+        v.voice_id: (v.cohort_mean, v.cohort_sd, v.cohort_size) for v in bank.list_voices(store)
+    }
+
+
+def test_an_enrolment_refreshes_the_cohorts_a_full_refresh_would_change(store, refs):
+    from compliance.voices import bank
+
+    bank.enrol(store, "A", refs["A"])
+    bank.enrol(store, "B", refs["B"])
+    bank.enrol(store, "C", refs["A"][:2])  # cohorts not full: every voice is refreshed
+    after = _cohorts(store)
+    assert after["A"][2] == 5 and after["B"][2] == 5 and after["C"][2] == 6
+    bank.refresh_cohorts(store)  # the reference: everything recomputed from the whole bank
+    assert _cohorts(store) == after
+
+
+def test_full_cohorts_are_kept_and_the_changed_voice_is_sampled_like_a_full_refresh(
+    store, refs, monkeypatch
+):
+    from compliance.voices import bank
+
+    bank.enrol(store, "A", refs["A"])
+    bank.enrol(store, "B", refs["B"])
+    before = _cohorts(store)
+    monkeypatch.setattr(bank, "COHORT_MAX", 2)  # A's and B's cohorts (3 windows) are full
+    bank.enrol(store, "C", refs["B"][:2])
+    partial = _cohorts(store)
+    assert partial["A"] == before["A"] and partial["B"] == before["B"]
+    assert partial["C"][2] == 2  # a sample of the 6 foreign windows
+    bank.refresh_cohorts(store)
+    full = _cohorts(store)
+    assert full["C"] == partial["C"]  # the same seeded sample, read window by window
+    assert full["A"][2] == 2 and full["A"] != before["A"]  # a full refresh resamples A
+
+
 def test_duplicates_are_refused_before_they_are_analysed(store, refs, monkeypatch):
     from compliance.voices import bank
 

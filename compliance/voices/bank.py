@@ -276,32 +276,60 @@ def enrol(
         row.n_references = len(embs)
         row.updated_at = now
         result.n_references = len(embs)
-    refresh_cohorts(store)
+    refresh_cohorts(store, changed=voice_id)
     return result
 
 
-def refresh_cohorts(store, calibration=DEFAULT_CALIBRATION) -> None:
-    """Recompute every voice's impostor statistics: the windows of the other voices'
-    references (at most :data:`COHORT_MAX`, a fixed sample per voice) scored against
-    its print."""
+def refresh_cohorts(store, calibration=DEFAULT_CALIBRATION, *, changed: str | None = None) -> None:
+    """Recompute impostor statistics: the windows of the other voices' references (at
+    most :data:`COHORT_MAX`, a fixed sample per voice) scored against a voice's print.
+
+    With ``changed`` (the voice whose references just changed) only that voice and the
+    voices whose cohort is not yet full are recomputed: a full cohort is already a
+    sample of the rest of the bank, and one more voice in the bank hardly moves it.
+    Only the reference windows the samples draw are read, so the cost of an enrolment
+    into a large bank is bounded by :data:`COHORT_MAX`, not by the size of the bank.
+    """
+    R = VoiceReferenceRow
+    width = ge2e.EMBEDDING_SIZE * 4  # bytes per window (float32)
     with store.session() as s, s.begin():
-        prints = s.scalars(select(VoicePrintRow)).all()
+        prints = s.scalars(select(VoicePrintRow).order_by(VoicePrintRow.voice_id)).all()
         if not prints:
             return
-        refs = s.execute(select(VoiceReferenceRow.voice_id, VoiceReferenceRow.windows)).all()
-        blocks = [_vec(b).reshape(-1, ge2e.EMBEDDING_SIZE) for _, b in refs]
-        owners = np.concatenate(
-            [np.full(len(w), v, dtype=object) for (v, _), w in zip(refs, blocks, strict=True)]
-        ) if refs else np.zeros(0, dtype=object)  # fmt: skip
-        W = np.concatenate(blocks) if blocks else np.zeros((0, ge2e.EMBEDDING_SIZE), np.float32)
+        if changed is not None:
+            prints = [
+                p for p in prints if p.voice_id == changed or (p.cohort_size or 0) < COHORT_MAX
+            ]
+        meta = s.execute(select(R.id, R.voice_id, func.length(R.windows)).order_by(R.id)).all()
+        ref_ids = np.asarray([m[0] for m in meta], dtype=np.int64)
+        counts = np.asarray([int(m[2] or 0) // width for m in meta], dtype=np.int64)
+        owner_of_ref = np.asarray([m[1] for m in meta], dtype=object)
+        # every window of the bank as (reference row, window within it), without its bytes
+        win_ref = np.repeat(np.arange(len(meta)), counts)
+        win_pos = np.arange(win_ref.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        samples = {}
         for p in prints:
-            foreign = np.flatnonzero(owners != p.voice_id)
+            foreign = np.flatnonzero(owner_of_ref[win_ref] != p.voice_id)
             if foreign.size > COHORT_MAX:
                 seed = int.from_bytes(hashlib.sha256(p.voice_id.encode()).digest()[:8], "little")
                 foreign = np.sort(
                     np.random.default_rng(seed).choice(foreign, COHORT_MAX, replace=False)
                 )
-            scores = W[foreign] @ _vec(p.embedding)
+            samples[p.voice_id] = foreign
+        need = np.unique(np.concatenate([win_ref[f] for f in samples.values()]))
+        blocks: dict[int, np.ndarray] = {}
+        for k in range(0, need.size, 500):  # bounded IN lists
+            rows = ref_ids[need[k : k + 500]].tolist()
+            for rid, blob in s.execute(select(R.id, R.windows).where(R.id.in_(rows))):
+                blocks[int(rid)] = _vec(blob).reshape(-1, ge2e.EMBEDDING_SIZE)
+        for p in prints:
+            f = samples[p.voice_id]
+            W = (
+                np.stack([blocks[int(ref_ids[win_ref[i]])][win_pos[i]] for i in f])
+                if f.size
+                else np.zeros((0, ge2e.EMBEDDING_SIZE), np.float32)
+            )
+            scores = W @ _vec(p.embedding)
             p.cohort_mean, p.cohort_sd = fvoice.cohort_stats(scores, calibration)
             p.cohort_size = int(scores.size)
 
