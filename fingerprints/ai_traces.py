@@ -96,6 +96,22 @@ def _princarg(p: np.ndarray) -> np.ndarray:
     return (p + np.pi) % (2 * np.pi) - np.pi
 
 
+def _instantaneous_bins(Xp: np.ndarray, pk: np.ndarray) -> np.ndarray:
+    """Phase-vocoder instantaneous frequency, bins, of frames 1.. of ``Xp`` (shape
+    (n_frames, kp)) where the features read it: at the spectral peaks ``pk`` (shape
+    (n_frames - 1, kp)) and their two neighbours in frequency; NaN elsewhere. The
+    arctangent is most of the cost, and peaks are a few per cent of the bins."""
+    need = pk.copy()
+    need[:, 1:] |= pk[:, :-1]
+    need[:, :-1] |= pk[:, 1:]
+    t, j = np.nonzero(need)
+    jf = j.astype(np.float32)
+    dphi = np.angle(Xp[t + 1, j] * np.conj(Xp[t, j])) - np.float32(2 * np.pi * HOP / N_FFT) * jf
+    inst = np.full(pk.shape, np.nan, dtype=np.float32)
+    inst[t, j] = jf + _princarg(dphi) * np.float32(N_FFT / (2 * np.pi * HOP))
+    return inst
+
+
 def trace_features(
     samples: np.ndarray,
     *,
@@ -187,14 +203,12 @@ def trace_features(
     )
     Ld = 10 * np.log10(Pa)
     resid_t = Ld - uniform_filter1d(Ld, 15, axis=1)
-    line = float(np.median(resid_t[:, b(100) : min(top, kb)], axis=0).max())
+    # per-bin medians over frames, on a bin-major copy (partitions of contiguous rows)
+    line = float(np.median(resid_t[:, b(100) : min(top, kb)].T.copy(), axis=1).max())
 
     # ---- phase coherence at spectral peaks (below 10 kHz)
     kp = b(10000) + 2
-    k = np.arange(kp, dtype=np.float32)
     Xp = X[:, :kp]
-    dphi = np.angle(Xp[1:] * np.conj(Xp[:-1])) - np.float32(2 * np.pi * HOP / N_FFT) * k[None, :]
-    inst = k[None, :] + _princarg(dphi) * np.float32(N_FFT / (2 * np.pi * HOP))  # bins
     Pt = P[1:, :kp]
     fmax = Pt.max(axis=1, keepdims=True)
     pk = np.zeros(Pt.shape, dtype=bool)
@@ -207,23 +221,22 @@ def trace_features(
         & (c > 1e-5 * fmax)
     )
     pk &= active[1:, None]
-    spread = np.full(Pt.shape, np.nan, dtype=np.float32)
-    spread[:, 1:-1] = 0.5 * (
-        np.abs(inst[:, :-2] - inst[:, 1:-1]) + np.abs(inst[:, 2:] - inst[:, 1:-1])
-    )
+    inst = _instantaneous_bins(Xp, pk)
+    t, j = np.nonzero(pk)  # peaks are never in the two outer bins
+    ic = inst[t, j]
+    spread = 0.5 * (np.abs(inst[t, j - 1] - ic) + np.abs(inst[t, j + 1] - ic))
     spreads = []
     for f0, f1 in _BANDS_HZ:
-        m = pk.copy()
-        m[:, : b(f0)] = False
-        m[:, min(b(f1), edge_bin) :] = False
-        spreads.append(float(np.median(spread[m])) if m.sum() >= 10 else 1.0)
+        sel = spread[(j >= b(f0)) & (j < min(b(f1), edge_bin))]
+        spreads.append(float(np.median(sel)) if sel.size >= 10 else 1.0)
     both = pk[1:] & pk[:-1]
     jit = np.abs(inst[1:] - inst[:-1])[both]
     if_jitter = float(np.median(jit)) if jit.size >= 10 else 1.0
     tri = pk[1:-1] & pk[:-2] & pk[2:]
     if tri.sum() >= 10:
-        L3 = 10 * np.log10(Pt)
-        flutter = float(np.median(np.abs(L3[2:] - 2 * L3[1:-1] + L3[:-2])[tri]))
+        rr, jj = np.nonzero(tri)  # row-major: the order of a boolean mask
+        L0, L1, L2 = (10 * np.log10(Pt[rr + d, jj]) for d in (0, 1, 2))
+        flutter = float(np.median(np.abs(L2 - 2 * L1 + L0)))
     else:
         flutter = 6.0
 

@@ -79,6 +79,22 @@ def test_griffin_lim_round_trip_smears_phase_coherence():
     assert fy[F["if_spread_low"]] > fx[F["if_spread_low"]] + 0.01
 
 
+def test_sparse_instantaneous_frequency_equals_the_dense_phase_vocoder():
+    rng = np.random.default_rng(7)
+    X = (rng.standard_normal((40, 300)) + 1j * rng.standard_normal((40, 300))).astype(np.complex64)
+    pk = rng.random((39, 300)) < 0.05
+    pk[:, :2] = pk[:, -2:] = False
+    got = ai_traces._instantaneous_bins(X, pk)
+    # the dense reference (every frame and bin), as the features were first written
+    k = np.arange(300, dtype=np.float32)
+    hop, n = ai_traces.HOP, ai_traces.N_FFT
+    dphi = np.angle(X[1:] * np.conj(X[:-1])) - np.float32(2 * np.pi * hop / n) * k[None, :]
+    dense = k[None, :] + ai_traces._princarg(dphi) * np.float32(n / (2 * np.pi * hop))
+    need = pk | np.roll(pk, 1, axis=1) | np.roll(pk, -1, axis=1)
+    assert np.array_equal(got[need], dense[need])  # bit for bit
+    assert np.isnan(got[~need]).all()
+
+
 def test_features_of_silence_short_or_wrong_rate_input():
     assert ai_traces.trace_features(np.zeros(SR * 6, np.float32)) is None
     assert ai_traces.trace_features(_noise(0.5)) is None
