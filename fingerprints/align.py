@@ -284,6 +284,39 @@ def vote_cells(
     return out
 
 
+_HOUGH_CELLS = 1 << 22
+"""Slope x hit (and slope x bin) cells evaluated at once by :func:`_hough_line`: bounds
+its memory."""
+
+
+def _hough_line(
+    x: np.ndarray, tc: np.ndarray, slopes: np.ndarray, tolerance: float
+) -> tuple[float, float]:
+    """The slope and intercept of the line ``tc = s * x + c`` with the most hits within
+    two neighbouring bins of ``tolerance`` frames, over the candidate ``slopes`` (the
+    first slope, then the lowest occupied bin, wins a tie). A block of slopes is counted
+    at once: one histogram row of residual bins per slope."""
+    best = (-1, float(slopes[0]), 0.0)
+    # residual bins of one slope at most (tc - s * x spans at most ptp(tc) + s * ptp(x))
+    bins = int((np.ptp(tc) + float(np.max(np.abs(slopes))) * np.ptp(x)) / tolerance) + 2
+    step = max(1, _HOUGH_CELLS // max(1, x.size, bins))
+    for k0 in range(0, slopes.size, step):
+        ss = slopes[k0 : k0 + step]
+        r = np.floor((tc[None, :] - ss[:, None] * x[None, :]) / tolerance).astype(np.int64)
+        lo = int(r.min())
+        width = int(r.max()) - lo + 1
+        keys = (r - lo) + width * np.arange(ss.size, dtype=np.int64)[:, None]
+        cnt = np.bincount(keys.ravel(), minlength=ss.size * width).reshape(ss.size, width)
+        c2 = cnt.copy()
+        c2[:, :-1] += cnt[:, 1:]  # a bin and its upper neighbour
+        c2[cnt == 0] = -1  # a line runs through an occupied bin
+        j = int(np.argmax(c2))  # the first maximum: lowest slope, then lowest bin
+        row, col = divmod(j, width)
+        if c2[row, col] > best[0]:
+            best = (int(c2[row, col]), float(ss[row]), float((col + lo + 1) * tolerance))
+    return best[1], best[2]
+
+
 def _fit_triplet_candidate(
     tq: np.ndarray,
     tc: np.ndarray,
@@ -303,17 +336,7 @@ def _fit_triplet_candidate(
     slopes = s0 * (1.0 + np.arange(-slope_range, slope_range + slope_step / 2, slope_step))
     pivot = float(np.median(tq))
     x = tq - pivot
-    best = (-1, s0, 0.0)
-    for s in slopes:
-        r = np.floor((tc - s * x) / tolerance_frames).astype(np.int64)
-        u, c = np.unique(r, return_counts=True)
-        c2 = c.copy()
-        adj = np.flatnonzero(u[1:] == u[:-1] + 1)
-        c2[adj] += c[adj + 1]
-        j = int(np.argmax(c2))
-        if c2[j] > best[0]:
-            best = (int(c2[j]), float(s), float((u[j] + 1) * tolerance_frames))
-    _, s, c = best
+    s, c = _hough_line(x, tc, slopes, tolerance_frames)
     inl = np.abs(tc - (s * x + c)) <= tolerance_frames
     if inl.sum() == 0:
         return None

@@ -1,6 +1,7 @@
 """The optimised peak picking gives exactly the peaks and triplets of the straightforward
 implementation it replaced (kept here as the oracle: full log spectrogram,
-``scipy.ndimage.maximum_filter``, ``np.median`` per frame)."""
+``scipy.ndimage.maximum_filter``, ``np.median`` per frame), and the alignment's Hough
+line search exactly the line of the per-slope loop it replaced."""
 
 from __future__ import annotations
 
@@ -126,3 +127,39 @@ def test_triplets_identical(name):
     q = L.query_triplets(x)
     qref = L.hash_triplets(_ref_extract_peaks(x, peaks_per_second=36.0), fan_out=10, dt_max=92)
     assert np.array_equal(q.hashes, qref.hashes) and np.array_equal(q.times, qref.times)
+
+
+def _ref_hough_line(x, tc, slopes, tolerance):
+    """The per-slope loop the histogram version replaced."""
+    best = (-1, float(slopes[0]), 0.0)
+    for s in slopes:
+        r = np.floor((tc - s * x) / tolerance).astype(np.int64)
+        u, c = np.unique(r, return_counts=True)
+        c2 = c.copy()
+        adj = np.flatnonzero(u[1:] == u[:-1] + 1)
+        c2[adj] += c[adj + 1]
+        j = int(np.argmax(c2))
+        if c2[j] > best[0]:
+            best = (int(c2[j]), float(s), float((u[j] + 1) * tolerance))
+    return best[1], best[2]
+
+
+@pytest.mark.parametrize("cells", [1 << 22, 50])  # one block, and many small blocks
+def test_hough_line_identical(monkeypatch, cells):
+    from fingerprints import align
+
+    monkeypatch.setattr(align, "_HOUGH_CELLS", cells)
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        n = int(rng.integers(1, 400))
+        tq = np.sort(rng.integers(0, 3000, n)).astype(np.float64)
+        x = tq - np.median(tq)
+        true = rng.uniform(0.95, 1.05)
+        tc = np.where(
+            rng.random(n) < 0.5,
+            true * x + rng.uniform(0, 5000) + rng.normal(0, 1, n),
+            rng.uniform(0, 8000, n),  # chance hits
+        ).round()  # integer frames: ties between bins and slopes happen
+        s0 = float(rng.choice([0.9, 1.0, 1.1]))
+        slopes = s0 * (1.0 + np.arange(-0.03, 0.03 + 0.0005, 0.001))
+        assert align._hough_line(x, tc, slopes, 2.0) == _ref_hough_line(x, tc, slopes, 2.0)
