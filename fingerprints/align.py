@@ -295,7 +295,8 @@ def _hough_line(
     """The slope and intercept of the line ``tc = s * x + c`` with the most hits within
     two neighbouring bins of ``tolerance`` frames, over the candidate ``slopes`` (the
     first slope, then the lowest occupied bin, wins a tie). A block of slopes is counted
-    at once: one histogram row of residual bins per slope."""
+    at once, each slope's residual bins offset into a range of its own: by one sort when
+    the hits are few for the range, else by one histogram."""
     best = (-1, float(slopes[0]), 0.0)
     # residual bins of one slope at most (tc - s * x spans at most ptp(tc) + s * ptp(x))
     bins = int((np.ptp(tc) + float(np.max(np.abs(slopes))) * np.ptp(x)) / tolerance) + 2
@@ -304,16 +305,24 @@ def _hough_line(
         ss = slopes[k0 : k0 + step]
         r = np.floor((tc[None, :] - ss[:, None] * x[None, :]) / tolerance).astype(np.int64)
         lo = int(r.min())
-        width = int(r.max()) - lo + 1
-        keys = (r - lo) + width * np.arange(ss.size, dtype=np.int64)[:, None]
-        cnt = np.bincount(keys.ravel(), minlength=ss.size * width).reshape(ss.size, width)
-        c2 = cnt.copy()
-        c2[:, :-1] += cnt[:, 1:]  # a bin and its upper neighbour
-        c2[cnt == 0] = -1  # a line runs through an occupied bin
-        j = int(np.argmax(c2))  # the first maximum: lowest slope, then lowest bin
-        row, col = divmod(j, width)
-        if c2[row, col] > best[0]:
-            best = (int(c2[row, col]), float(ss[row]), float((col + lo + 1) * tolerance))
+        width = int(r.max()) - lo + 2  # a bin's upper neighbour stays in its slope's range
+        keys = ((r - lo) + width * np.arange(ss.size, dtype=np.int64)[:, None]).ravel()
+        if keys.size * 8 < ss.size * width:  # few hits over a long range: sort them
+            u, cnt = np.unique(keys, return_counts=True)
+            c2 = cnt.copy()
+            adj = np.flatnonzero(u[1:] == u[:-1] + 1)
+            c2[adj] += cnt[adj + 1]
+            j = int(np.argmax(c2))  # the first maximum: lowest slope, then lowest bin
+            count, (row, col) = int(c2[j]), divmod(int(u[j]), width)
+        else:  # many hits: a histogram row per slope
+            h = np.bincount(keys, minlength=ss.size * width)
+            c2 = h.copy()
+            c2[:-1] += h[1:]  # a bin and its upper neighbour
+            c2[h == 0] = -1  # a line runs through an occupied bin
+            j = int(np.argmax(c2))
+            count, (row, col) = int(c2[j]), divmod(j, width)
+        if count > best[0]:
+            best = (count, float(ss[row]), float((col + lo + 1) * tolerance))
     return best[1], best[2]
 
 

@@ -150,8 +150,8 @@ def test_hough_line_identical(monkeypatch, cells):
 
     monkeypatch.setattr(align, "_HOUGH_CELLS", cells)
     rng = np.random.default_rng(11)
-    for _ in range(60):
-        n = int(rng.integers(1, 400))
+    for k in range(60):  # few hits (sorted) and many (histogram) for the range
+        n = int(rng.integers(1, 400)) if k % 2 else int(rng.integers(1500, 4000))
         tq = np.sort(rng.integers(0, 3000, n)).astype(np.float64)
         x = tq - np.median(tq)
         true = rng.uniform(0.95, 1.05)
