@@ -380,6 +380,8 @@ class LandmarkIndex:
         if not qi:
             e = np.empty(0, np.int64)
             return Postings(e, e, e, np.empty(0, np.uint16), np.empty(0, np.uint16))
+        if len(qi) == 1:  # one segment answered: its arrays as they are (no copies)
+            return Postings(qi[0], tr[0], tm[0], pc[0], sp[0])
         return Postings(
             np.concatenate(qi), np.concatenate(tr), np.concatenate(tm), np.concatenate(pc),
             np.concatenate(sp),
