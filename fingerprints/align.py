@@ -82,6 +82,7 @@ def align(
     pitch_tolerance: float = 0.35,
     max_gap_s: float = 4.0,
     min_inliers: int = 4,
+    votes: _Votes | None = None,
 ) -> list[LandmarkMatch]:
     """Align landmark hits (see :mod:`fingerprints.landmarks`), best first, one per track.
 
@@ -114,8 +115,11 @@ def align(
         copy in two.
     min_inliers : int
         Candidates with fewer aligned anchors are dropped.
+    votes : optional
+        The vote of these hits with these settings, when the caller already has it
+        (:func:`search` shares it with :func:`vote_cells`).
     """
-    v = _vote(
+    v = votes or _vote(
         query, hits, scale_range=scale_range, scale_step=scale_step, max_pitch=max_pitch,
         pitch_bin=pitch_bin, bin_frames=bin_frames,
     )  # fmt: skip
@@ -210,6 +214,13 @@ def _vote(
     )  # fmt: skip
 
 
+_VOTE_DEFAULTS = dict(
+    scale_range=(0.85, 1.18), scale_step=0.02, max_pitch=2.6, pitch_bin=1.0, bin_frames=12
+)
+"""The vote settings :func:`align` and :func:`vote_cells` share by default (a test
+keeps them equal to their signatures)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Cell:
     """A cell of the coarse vote: a hypothesis to verify (:mod:`fingerprints.presence`).
@@ -249,10 +260,12 @@ def vote_cells(
     max_pitch: float = 2.6,
     pitch_bin: float = 1.0,
     bin_frames: int = 12,
+    votes: _Votes | None = None,
 ) -> list[Cell]:
     """The ``top`` fullest vote cells with at least ``min_votes`` hits, one per (track,
-    offset), tracks in ``exclude`` left out: weak hypotheses too thin for a line fit."""
-    v = _vote(
+    offset), tracks in ``exclude`` left out: weak hypotheses too thin for a line fit.
+    ``votes``: the vote of these hits with these settings, when already computed."""
+    v = votes or _vote(
         query, hits, scale_range=scale_range, scale_step=scale_step, max_pitch=max_pitch,
         pitch_bin=pitch_bin, bin_frames=bin_frames,
     )  # fmt: skip
@@ -424,12 +437,17 @@ def search(
         spec = log_spectrogram(samples)
     q = query_triplets(samples, spec=spec)
     hits = index.lookup(q.hashes)
-    matches = align(q, hits, top_k=top_k, **align_kwargs)
+    # align and vote_cells share their defaults: one vote for both unless overridden
+    votes = None if align_kwargs else _vote(q, hits, **_VOTE_DEFAULTS)
+    if votes is None and not align_kwargs:
+        return []  # no hit in the search range
+    matches = align(q, hits, top_k=top_k, votes=votes, **align_kwargs)
     if not verify_samples:
         return matches
     return _presence_stage(
-        index, spec, q, hits, matches, verify_cells=verify_cells, verify_below=verify_below
-    )
+        index, spec, q, hits, matches, verify_cells=verify_cells, verify_below=verify_below,
+        votes=votes,
+    )  # fmt: skip
 
 
 REGION_S = 30.0
@@ -448,13 +466,14 @@ def _presence_stage(
     *,
     verify_cells: int,
     verify_below: int,
+    votes: _Votes | None = None,
 ) -> list[LandmarkMatch]:
     """The second stage of :func:`search`: presence checks of the weak hypotheses."""
     strong = frozenset(m.track for m in matches if m.inliers >= verify_below)
     upload_s = q.duration_s
     if any(m.track in strong and m.matched_s >= 0.9 * upload_s for m in matches):
         return matches  # a catalogue recording is the upload: no room for a sample
-    cells = vote_cells(q, hits, top=verify_cells, exclude=strong)
+    cells = vote_cells(q, hits, top=verify_cells, exclude=strong, votes=votes)
     if not cells:
         return matches
     contrast = presence.contrast_map(spec)

@@ -163,3 +163,13 @@ def test_hough_line_identical(monkeypatch, cells):
         s0 = float(rng.choice([0.9, 1.0, 1.1]))
         slopes = s0 * (1.0 + np.arange(-0.03, 0.03 + 0.0005, 0.001))
         assert align._hough_line(x, tc, slopes, 2.0) == _ref_hough_line(x, tc, slopes, 2.0)
+
+
+def test_search_shares_one_vote_with_the_defaults_of_align_and_vote_cells():
+    import inspect
+
+    from fingerprints import align
+
+    for f in (align.align, align.vote_cells):
+        params = inspect.signature(f).parameters
+        assert {k: params[k].default for k in align._VOTE_DEFAULTS} == align._VOTE_DEFAULTS
