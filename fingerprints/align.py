@@ -437,10 +437,11 @@ def search(
         spec = log_spectrogram(samples)
     q = query_triplets(samples, spec=spec)
     hits = index.lookup(q.hashes)
-    # align and vote_cells share their defaults: one vote for both unless overridden
-    votes = None if align_kwargs else _vote(q, hits, **_VOTE_DEFAULTS)
-    if votes is None and not align_kwargs:
-        return []  # no hit in the search range
+    votes = None  # align and vote_cells share their defaults: one vote for both
+    if not align_kwargs:
+        votes = _vote(q, hits, **_VOTE_DEFAULTS)
+        if votes is None:
+            return []  # no hit in the search range
     matches = align(q, hits, top_k=top_k, votes=votes, **align_kwargs)
     if not verify_samples:
         return matches
