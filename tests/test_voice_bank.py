@@ -93,6 +93,8 @@ def test_full_cohorts_are_kept_and_the_changed_voice_is_sampled_like_a_full_refr
     partial = _cohorts(store)
     assert partial["A"] == before["A"] and partial["B"] == before["B"]
     assert partial["C"][2] == 2  # a sample of the 6 foreign windows
+    bank.refresh_cohorts(store, changed="nobody")  # every cohort full: nothing to do
+    assert _cohorts(store) == partial
     bank.refresh_cohorts(store)
     full = _cohorts(store)
     assert full["C"] == partial["C"]  # the same seeded sample, read window by window

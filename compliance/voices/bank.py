@@ -134,6 +134,12 @@ def analyse_reference(
     )
 
 
+def _enrolled_hashes(s, voice_id: str) -> set[str]:
+    """Content hashes of the references stored for ``voice_id``."""
+    q = select(VoiceReferenceRow.content_hash).where(VoiceReferenceRow.voice_id == voice_id)
+    return set(s.scalars(q))
+
+
 def enrol(
     store,
     voice_id: str,
@@ -184,11 +190,7 @@ def enrol(
     # A reference already enrolled is refused before it is decoded and embedded (the
     # costly part); the check inside the transaction below still guards concurrent calls.
     with store.reader() as s:
-        seen = set(
-            s.scalars(
-                select(VoiceReferenceRow.content_hash).where(VoiceReferenceRow.voice_id == voice_id)
-            )
-        )
+        seen = _enrolled_hashes(s, voice_id)
     for p, label in zip(paths, labels, strict=True):
         try:
             digest = content_hash(p)
@@ -206,11 +208,7 @@ def enrol(
             result.refused.append((label, "audio_unreadable", f"{label}: {exc}"))
     with store.session() as s, s.begin():
         row = s.get(VoicePrintRow, voice_id)
-        known = set(
-            s.scalars(
-                select(VoiceReferenceRow.content_hash).where(VoiceReferenceRow.voice_id == voice_id)
-            )
-        )
+        known = _enrolled_hashes(s, voice_id)
         fresh = []
         for r in refs:
             if r.content_hash in known:
@@ -300,16 +298,22 @@ def refresh_cohorts(store, calibration=DEFAULT_CALIBRATION, *, changed: str | No
             prints = [
                 p for p in prints if p.voice_id == changed or (p.cohort_size or 0) < COHORT_MAX
             ]
+            if not prints:
+                return
         meta = s.execute(select(R.id, R.voice_id, func.length(R.windows)).order_by(R.id)).all()
         ref_ids = np.asarray([m[0] for m in meta], dtype=np.int64)
         counts = np.asarray([int(m[2] or 0) // width for m in meta], dtype=np.int64)
-        owner_of_ref = np.asarray([m[1] for m in meta], dtype=object)
-        # every window of the bank as (reference row, window within it), without its bytes
+        voices = sorted({m[1] for m in meta})
+        code = {v: k for k, v in enumerate(voices)}
+        owner_of_ref = np.asarray([code[m[1]] for m in meta], dtype=np.int64)
+        # every window of the bank as (reference row, window within it, owner), without
+        # its bytes
         win_ref = np.repeat(np.arange(len(meta)), counts)
         win_pos = np.arange(win_ref.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        win_owner = owner_of_ref[win_ref]
         samples = {}
         for p in prints:
-            foreign = np.flatnonzero(owner_of_ref[win_ref] != p.voice_id)
+            foreign = np.flatnonzero(win_owner != code.get(p.voice_id, -1))
             if foreign.size > COHORT_MAX:
                 seed = int.from_bytes(hashlib.sha256(p.voice_id.encode()).digest()[:8], "little")
                 foreign = np.sort(
