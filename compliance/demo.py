@@ -142,6 +142,13 @@ def run_demo(app, workdir: Path) -> int:
         f"catalogue: {len(report.added)} added, {len(report.skipped)} already there, "
         f"{len(report.failed)} failed; {app.store.count_tracks()} tracks in the catalogue"
     )
+    # a state folder from an earlier release may hold an older cover signal version
+    covers = app.backfill_covers()
+    if covers.added or covers.failed:
+        console.print(
+            f"cover index: {len(covers.added)} tracks indexed for the current cover "
+            f"signal, {len(covers.failed)} failed"
+        )
     from compliance.voices.bank import enrol
 
     voice = enrol(

@@ -5,11 +5,16 @@ fingerprint sees: instruments, key, tempo, mix. Three steps, after Serra et al. 
 and Bertin-Mahieux & Ellis (2012):
 
 1. **Chroma sequence.** The landmark spectrogram (:func:`fingerprints.landmarks.
-   log_spectrogram`, 11025 Hz, hop 256) is folded into 12 pitch classes and averaged
-   over blocks of :data:`BLOCK_FRAMES` frames (0.37 s); each block is scaled to a
+   log_spectrogram`, 11025 Hz, hop 256) is folded into semitone bands and averaged over
+   blocks of :data:`BLOCK_FRAMES` frames (0.37 s); each block's band energies are
+   log-compressed, the smooth part of their spectral envelope (timbre) is removed by
+   dropping the lowest DCT coefficients, and the rest is folded into 12 pitch classes
+   (Müller and Ewert's CRP chroma, 2010; :func:`crp`); each block is scaled to a
    maximum of 1. Fixed-rate blocks, not beats: a beat tracker disagreed with itself
    between a score and its cover (half, double or 3:2 tempo) on a third of the
-   development corpus's covers, and cost more than the rest of the analysis.
+   development corpus's covers, and cost more than the rest of the analysis. Whether a
+   block is loud and tonal is decided on a plain chroma of the magnitudes (Ellis's
+   filter bank, :func:`chroma_weights`).
 2. **Embeddings for the shortlist.** Magnitudes of the 2-D Fourier transform of chroma
    patches (:func:`ftm`): invariant to a circular shift of the pitch classes (a
    transposition) and to the patch's position in time. One per section of
@@ -33,7 +38,9 @@ import numpy as np
 from fingerprints.landmarks import FRAME_S, N_FFT, SAMPLE_RATE
 
 SIGNAL_NAME = "cover"
-SIGNAL_VERSION = "1"
+SIGNAL_VERSION = "2"
+"""2: CRP chroma (timbre-reduced). 1 was the plain chroma of the magnitudes, which lost
+covers played on instruments with other overtones (organ, reed, choir)."""
 
 BLOCK_FRAMES = 16
 """Spectrogram frames per chroma block."""
@@ -61,6 +68,16 @@ MIN_TONAL_SHARE = 0.5
 """Share of blocks that must be tonal (see :func:`chroma_sequence`)."""
 DIM = 12 * (PATCH_BLOCKS // 2 + 1)
 """Length of an embedding."""
+
+CRP_PITCHES = (36, 108)
+"""MIDI pitches of the semitone bands (C2 to B7), upper bound exclusive."""
+CRP_DROPPED = 15
+"""Lowest DCT coefficients of the 72 log band energies set to zero (the envelope).
+Development corpus, cover top-1 with 10, 15 or 20 dropped: 59, 60, 59 of 68 against
+57 for the plain chroma; 5 dropped: 54 (docs/benchmarks.md, "Covers")."""
+CRP_GAMMA = 100.0
+"""Log compression ``log1p(gamma * e)`` of band energies scaled to a block maximum of
+1: energies more than 20 dB under the block's strongest band count little."""
 
 _HZ_PER_BIN = SAMPLE_RATE / N_FFT
 
@@ -100,7 +117,58 @@ def _chroma_filter() -> np.ndarray:
     return np.ascontiguousarray(f.T)  # (n_bins, 12)
 
 
+def semitone_weights(sr: int = SAMPLE_RATE, n_fft: int = N_FFT) -> np.ndarray:
+    """Triangular semitone bands over the STFT bins (1 semitone wide at the base, centred
+    on the equal-tempered pitches of :data:`CRP_PITCHES`, A4 = 440 Hz; nothing below
+    60 Hz). Low bands see one or two bins: at 10.8 Hz per bin the semitones under about
+    180 Hz are not resolved, which the pitch-class fold tolerates.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_fft // 2 + 1, CRP_PITCHES[1] - CRP_PITCHES[0])
+        Row ``i`` is bin ``i`` (``i * sr / n_fft`` Hz); column ``j`` is MIDI pitch
+        ``CRP_PITCHES[0] + j``.
+    """
+    f = np.arange(n_fft // 2 + 1) * (sr / n_fft)
+    midi = 69.0 + 12.0 * np.log2(np.maximum(f, 1e-6) / 440.0)
+    pitches = np.arange(*CRP_PITCHES)
+    w = np.maximum(0.0, 1.0 - np.abs(midi[:, None] - pitches[None, :]))
+    w[f < 60.0] = 0.0
+    return np.ascontiguousarray(w, dtype=np.float32)
+
+
+def crp(band_energy: np.ndarray) -> np.ndarray:
+    """Timbre-reduced chroma of blocks of semitone band energies (CRP, Müller & Ewert
+    2010): per block, the energies scaled to a maximum of 1, ``log1p`` compressed
+    (:data:`CRP_GAMMA`), their DCT-II with the lowest :data:`CRP_DROPPED` coefficients
+    zeroed and transformed back, summed per pitch class, negative values clipped to 0.
+
+    Parameters
+    ----------
+    band_energy : ndarray, shape (n, CRP_PITCHES[1] - CRP_PITCHES[0])
+        Power per block and semitone band (linear).
+
+    Returns
+    -------
+    ndarray of float32, shape (12, n)
+        Row 0 is C; not scaled.
+    """
+    from scipy.fft import dct, idct
+
+    e = np.asarray(band_energy, np.float64)
+    e = e / np.maximum(e.max(axis=1, keepdims=True), 1e-30)
+    d = dct(np.log1p(CRP_GAMMA * e), axis=1, norm="ortho")
+    d[:, :CRP_DROPPED] = 0.0
+    lifted = idct(d, axis=1, norm="ortho")
+    n_pitch = lifted.shape[1]
+    classes = np.arange(CRP_PITCHES[0], CRP_PITCHES[0] + n_pitch) % 12
+    out = np.zeros((12, lifted.shape[0]), np.float64)
+    np.add.at(out, classes, lifted.T)
+    return np.maximum(out, 0.0).astype(np.float32)
+
+
 _FILTER: np.ndarray | None = None
+_BANDS: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +212,9 @@ def chroma_sequence(log_spec: np.ndarray) -> ChromaSequence:
     """
     n = log_spec.shape[0] // BLOCK_FRAMES
     mag = np.power(np.float32(10.0), log_spec[: n * BLOCK_FRAMES] / np.float32(20.0))
-    return _from_frames(mag.astype(np.float32, copy=False) @ _weights())
+    mag = mag.astype(np.float32, copy=False)
+    power = (mag * mag).reshape(n, BLOCK_FRAMES, mag.shape[1]).sum(axis=1)
+    return _from_frames(mag @ _weights(), power @ _bands())
 
 
 def analyse(samples: np.ndarray) -> tuple[np.ndarray, ChromaSequence]:
@@ -164,8 +234,10 @@ def analyse(samples: np.ndarray) -> tuple[np.ndarray, ChromaSequence]:
     """
     from fingerprints.landmarks import log_spectrogram_folded
 
-    log_spec, frames = log_spectrogram_folded(samples, _weights())
-    return log_spec, _from_frames(frames)
+    log_spec, frames, bands = log_spectrogram_folded(
+        samples, _weights(), _bands(), block=BLOCK_FRAMES
+    )
+    return log_spec, _from_frames(frames, bands)
 
 
 def _weights() -> np.ndarray:
@@ -175,20 +247,31 @@ def _weights() -> np.ndarray:
     return _FILTER
 
 
-def _from_frames(frames: np.ndarray) -> ChromaSequence:
-    """Blocks of per-frame pitch-class magnitudes (shape (n_frames, 12))."""
+def _bands() -> np.ndarray:
+    global _BANDS
+    if _BANDS is None:
+        _BANDS = semitone_weights()
+    return _BANDS
+
+
+def _from_frames(frames: np.ndarray, bands: np.ndarray) -> ChromaSequence:
+    """Blocks of per-frame pitch-class magnitudes (shape (n_frames, 12)) and of the
+    semitone band powers summed per block (shape (n_frames // BLOCK_FRAMES, n_bands))."""
     n = frames.shape[0] // BLOCK_FRAMES
     if n == 0:
         return ChromaSequence(np.zeros((12, 0), np.float32), 0.0)
     blocks = frames[: n * BLOCK_FRAMES].reshape(n, BLOCK_FRAMES, 12).mean(axis=1).T  # (12, n)
     peak = blocks.max(axis=0)
     loud = peak > np.float32(10 ** (-70 / 20))
-    out = np.where(loud, blocks / np.maximum(peak, 1e-12), 0.0).astype(np.float32)
+    plain = np.where(loud, blocks / np.maximum(peak, 1e-12), 0.0).astype(np.float32)
     # tonal: the three strongest pitch classes against the mean of all twelve (noise and
     # unpitched drums: 1.13-1.17 at the median block; rendered scores and game music:
     # 1.2-1.6)
-    top3 = np.sort(out, axis=0)[-3:].mean(axis=0)
-    tonal = loud & (top3 > 1.2 * out.mean(axis=0))
+    top3 = np.sort(plain, axis=0)[-3:].mean(axis=0)
+    tonal = loud & (top3 > 1.2 * plain.mean(axis=0))
+    c = crp(bands[:n])
+    cpeak = c.max(axis=0)
+    out = np.where(loud & (cpeak > 0), c / np.maximum(cpeak, 1e-12), 0.0).astype(np.float32)
     return ChromaSequence(out, float(tonal.mean()))
 
 

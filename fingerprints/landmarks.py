@@ -66,12 +66,20 @@ _CHUNK_FRAMES = 128
 
 
 def _log_spectrum(
-    samples: np.ndarray, lo: int, hi: int, *, fold: np.ndarray | None = None
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    samples: np.ndarray,
+    lo: int,
+    hi: int,
+    *,
+    fold: np.ndarray | None = None,
+    power_fold: np.ndarray | None = None,
+    power_block: int = 16,
+) -> np.ndarray | tuple[np.ndarray, ...]:
     """Columns ``lo:hi`` of :func:`log_spectrogram`, computed chunk by chunk in place
     (element for element the same arithmetic, so bit-identical). With ``fold`` (shape
-    ``(hi - lo, k)``), also the linear magnitudes times ``fold``, taken while they are
-    in cache: ``(log_spec, folded)``."""
+    ``(hi - lo, k)``), also the linear magnitudes times ``fold``, and with
+    ``power_fold`` (shape ``(hi - lo, j)``) the squared magnitudes summed over blocks of
+    ``power_block`` frames times it (one row per whole block), taken while they are in
+    cache: ``(log_spec, folded)`` or ``(log_spec, folded, power_folded)``."""
     x = np.asarray(samples, dtype=np.float32)
     if x.shape[0] < N_FFT:
         x = np.pad(x, (0, N_FFT - x.shape[0]))
@@ -79,6 +87,11 @@ def _log_spectrum(
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:n_frames]
     out = np.empty((n_frames, hi - lo), np.float32)
     folded = None if fold is None else np.empty((n_frames, fold.shape[1]), np.float32)
+    powered = None
+    if power_fold is not None:
+        if _CHUNK_FRAMES % power_block:
+            raise ValueError(f"power_block must divide {_CHUNK_FRAMES}")
+        powered = np.empty((n_frames // power_block, power_fold.shape[1]), np.float32)
     for s in range(0, n_frames, _CHUNK_FRAMES):
         spec = _rfft(frames[s : s + _CHUNK_FRAMES] * _WINDOW)
         o = out[s : s + _CHUNK_FRAMES]
@@ -86,10 +99,19 @@ def _log_spectrum(
         o *= _SCALE
         if folded is not None:
             np.matmul(o, fold, out=folded[s : s + _CHUNK_FRAMES])
+        if powered is not None:
+            b0 = s // power_block
+            nb = min(o.shape[0] // power_block, powered.shape[0] - b0)
+            if nb > 0:
+                sq = o[: nb * power_block] ** 2
+                blocks = sq.reshape(nb, power_block, -1).sum(axis=1)
+                np.matmul(blocks, power_fold, out=powered[b0 : b0 + nb])
         o += np.float32(1e-9)
         np.log10(o, out=o)
         o *= np.float32(20.0)
-    return out if folded is None else (out, folded)
+    if folded is None:
+        return out
+    return (out, folded) if powered is None else (out, folded, powered)
 
 
 def log_spectrogram(samples: np.ndarray) -> np.ndarray:
@@ -109,10 +131,11 @@ def log_spectrogram(samples: np.ndarray) -> np.ndarray:
 
 
 def log_spectrogram_folded(
-    samples: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    samples: np.ndarray, weights: np.ndarray, power_weights: np.ndarray, *, block: int = 16
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`log_spectrogram` and, from the same pass, the linear magnitude spectrum
-    (same scale) times ``weights``.
+    (same scale) times ``weights`` and the power spectrum, summed over blocks of
+    ``block`` frames, times ``power_weights``.
 
     Parameters
     ----------
@@ -120,13 +143,19 @@ def log_spectrogram_folded(
         Mono audio at :data:`SAMPLE_RATE` Hz.
     weights : ndarray of float32, shape (N_FFT // 2 + 1, k)
         For example pitch-class weights (:func:`fingerprints.cover.chroma_weights`).
+    power_weights : ndarray of float32, shape (N_FFT // 2 + 1, j)
+        For example semitone bands (:func:`fingerprints.cover.semitone_weights`).
+    block : int
+        Frames per power block; must divide 128.
 
     Returns
     -------
-    (ndarray, ndarray) of float32, shapes (n_frames, N_FFT // 2 + 1) and (n_frames, k)
+    (ndarray, ndarray, ndarray) of float32
+        Shapes (n_frames, N_FFT // 2 + 1), (n_frames, k) and (n_frames // block, j).
     """
     w = np.ascontiguousarray(weights, dtype=np.float32)
-    return _log_spectrum(samples, 0, N_FFT // 2 + 1, fold=w)
+    pw = np.ascontiguousarray(power_weights, dtype=np.float32)
+    return _log_spectrum(samples, 0, N_FFT // 2 + 1, fold=w, power_fold=pw, power_block=block)
 
 
 def _running_max(x: np.ndarray, radius: int, axis: int) -> np.ndarray:

@@ -102,3 +102,43 @@ def test_one_pass_analysis_gives_the_spectrogram_and_the_same_chroma():
     ref = cover.chroma_sequence(spec)
     np.testing.assert_allclose(s.chroma, ref.chroma, rtol=1e-4, atol=1e-5)
     assert s.tonal_share == ref.tonal_share
+
+
+def _harmonic_tone(f0: float, tilt: float) -> np.ndarray:
+    """Magnitude spectrum (513 bins at 11025 Hz) of a harmonic tone whose partial k has
+    amplitude k**-tilt, on a faint floor."""
+    mag = np.full(L.N_FFT // 2 + 1, 1e-4)
+    for k in range(1, 40):
+        b = round(f0 * k * L.N_FFT / L.SAMPLE_RATE)
+        if b >= mag.size:
+            break
+        mag[b] += k ** (-tilt)
+    return mag
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_the_semitone_bands_are_centred_on_their_pitches():
+    w = cover.semitone_weights()
+    a4 = 69 - cover.CRP_PITCHES[0]
+    assert int(np.argmax(w[:, a4])) == round(440.0 * L.N_FFT / L.SAMPLE_RATE)
+    assert not w[: int(60 * L.N_FFT / L.SAMPLE_RATE)].any()  # nothing below 60 Hz
+
+
+def test_crp_of_a_flat_spectrum_has_no_pitch_class():
+    bands = cover.CRP_PITCHES[1] - cover.CRP_PITCHES[0]
+    assert not cover.crp(np.ones((3, bands))).any()
+
+
+@pytest.mark.parametrize("f0, pitch_class", [(261.63, 0), (196.0, 7), (440.0, 9)])
+def test_crp_keeps_the_pitch_class_whatever_the_overtone_balance(f0, pitch_class):
+    """A bright tone (equal partials, organ-like) and a dull one (partials falling as
+    1/k^2) of the same pitch: the plain chroma gives the bright one the fifth and the
+    third of its overtones; the CRP chroma is closer between the two."""
+    bright, dull = _harmonic_tone(f0, 0.0), _harmonic_tone(f0, 2.0)
+    plain = [m @ cover._weights() for m in (bright, dull)]
+    crp = [cover.crp(((m**2) @ cover.semitone_weights())[None])[:, 0] for m in (bright, dull)]
+    assert [int(np.argmax(c)) for c in crp] == [pitch_class, pitch_class]
+    assert _cosine(*crp) > _cosine(*plain) + 0.05

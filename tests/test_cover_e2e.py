@@ -45,7 +45,7 @@ def test_cover_evidence_through_the_cli(tmp_path):
     assert best["details"]["sections"][0]["query_end_s"] > best["query_start_s"]
     assert [r["rule_id"] for r in cov["rules_fired"]] == ["cover-review"]
     assert all(e["strength"] < 0.1 for e in covers[1:])  # the other works: chance
-    assert cov["detectors"]["cover"] == "1"
+    assert cov["detectors"]["cover"] == "2"
     assert copy["decision"] == "block"
     assert {e["kind"] for e in copy["evidence"]} == {"reupload"}  # not also a cover
     assert noise["decision"] == "pass" and noise["evidence"] == []

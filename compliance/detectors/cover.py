@@ -11,8 +11,9 @@ cover.
 
 The raw score is the alignment's normalised Qmax (:func:`fingerprints.cover.align`).
 The strength is a logistic of it whose midpoint sits three widths above the largest
-chance score on the calibration half of the development corpus's negatives (5.34; the
-held-out half's largest was 4.24: docs/benchmarks.md, "Covers (issue 4)").
+chance score on the calibration half of the development corpus's negatives (cover signal
+version 2: 5.71; the held-out half's largest was 5.70: docs/benchmarks.md, "Covers
+(issue 4)").
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from compliance.detectors.base import ScanContext
 from compliance.detectors.landmark_evidence import confident, is_catalogue_recording, logistic
 from compliance.domain import Evidence, EvidenceKind
 
-MIDPOINT = 6.84
+MIDPOINT = 7.21
 """Alignment score at which strength is 0.5."""
 WIDTH = 0.5
 """Logistic width, score units."""
@@ -38,7 +39,7 @@ def strength_from_score(score: float) -> float:
 
 class CoverDetector:
     name = "cover"
-    version = "1"
+    version = "2"
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         if ctx.cover_search is None:
