@@ -40,7 +40,7 @@ from fingerprints.landmarks import FRAME_S, N_FFT, SAMPLE_RATE
 SIGNAL_NAME = "cover"
 SIGNAL_VERSION = "2"
 """2: CRP chroma (timbre-reduced). 1 was the plain chroma of the magnitudes, which lost
-covers played on instruments with other overtones (organ, reed, choir)."""
+covers played on instruments with other overtones (brass, organ, reed)."""
 
 BLOCK_FRAMES = 16
 """Spectrogram frames per chroma block."""

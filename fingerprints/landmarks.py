@@ -109,9 +109,9 @@ def _log_spectrum(
         o += np.float32(1e-9)
         np.log10(o, out=o)
         o *= np.float32(20.0)
-    if folded is None:
+    if folded is None and powered is None:
         return out
-    return (out, folded) if powered is None else (out, folded, powered)
+    return tuple(a for a in (out, folded, powered) if a is not None)
 
 
 def log_spectrogram(samples: np.ndarray) -> np.ndarray:

@@ -606,3 +606,16 @@ def test_ready_is_503_without_a_database_and_faults_are_json_500(tmp_path):
                503, "database_unavailable")  # fmt: skip
         body = _error(c.get("/boom"), 500, "internal_error")
         assert "a bug" not in body["error"]["message"]
+
+
+def test_ready_warns_when_the_cover_index_is_of_another_signal_version(
+    app, client, catalogue, monkeypatch
+):
+    assert client.get("/health/ready").json()["warnings"] == {}
+    from fingerprints import cover
+
+    monkeypatch.setattr(cover, "SIGNAL_VERSION", "99")  # as after an upgrade
+    app._catalogue = None  # as in a process started after it
+    r = client.get("/health/ready")
+    assert r.status_code == 200 and r.json()["status"] == "ready"  # re-uploads still work
+    assert r.json()["warnings"]["cover_index"].startswith("2 of 2 enabled catalogue tracks")

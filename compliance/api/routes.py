@@ -25,6 +25,7 @@ from compliance.api.schemas import (
 from compliance.api.upload import read_upload
 from compliance.domain import ReleaseMetadata
 from compliance.errors import error_parts
+from fingerprints import cover
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
@@ -141,7 +142,9 @@ def live():
 @health.get("/ready")
 def ready(request: Request):
     """200 when the database answers and the catalogue index opens, else 503 with why;
-    ``catalogue_generation`` counts how often this process (re)opened the index."""
+    ``warnings`` names what works but is incomplete (a cover index not rebuilt after a
+    cover signal change); ``catalogue_generation`` counts how often this process
+    (re)opened the index."""
     core = _core(request)
     checks: dict[str, str] = {}
     try:
@@ -151,10 +154,17 @@ def ready(request: Request):
     except Exception as exc:
         code, msg = error_parts(exc)
         checks["database"] = f"{code}: {msg.splitlines()[0][:200] if msg else ''}"
+    warnings: dict[str, str] = {}
     if checks["database"] == "ok":
         try:
-            n = len(core.catalogue())
-            checks["catalogue"] = f"ok ({n} tracks)"
+            cat = core.catalogue()
+            checks["catalogue"] = f"ok ({len(cat)} tracks)"
+            if missing := cat.without_covers():
+                warnings["cover_index"] = (
+                    f"{len(missing)} of {len(cat.active)} enabled catalogue tracks have no "
+                    f"cover index at signal version {cover.SIGNAL_VERSION}: covers of them "
+                    "are not detected until `compliance catalogue reindex`"
+                )
         except Exception as exc:
             code, msg = error_parts(exc)
             checks["catalogue"] = f"{code}: {msg.splitlines()[0][:200] if msg else ''}"
@@ -165,6 +175,7 @@ def ready(request: Request):
         {
             "status": "ready" if ok else "not_ready",
             "checks": checks,
+            "warnings": warnings,
             "catalogue_generation": core.catalogue_generation,
         },
         status_code=200 if ok else 503,

@@ -39,10 +39,16 @@ class CatalogueIndex:
         self.index = LandmarkIndex.open(self.index_dir, names)
         self.active = store.active_track_ids()
         self._durations = self.index.durations_s
-        self._cover_names = [
-            s.name for s in store.list_segments(cover.SIGNAL_NAME, cover.SIGNAL_VERSION)
-        ]
+        cover_segments = store.list_segments(cover.SIGNAL_NAME, cover.SIGNAL_VERSION)
+        self._cover_names = [s.name for s in cover_segments]
+        self._cover_tracks = {t for s in cover_segments for t in s.track_ids}
         self._cover = None
+
+    def without_covers(self) -> set[str]:
+        """Enabled catalogue entries with no cover signal of the current version (ingested
+        before the cover detector or under an older cover signal: ``compliance catalogue
+        reindex`` builds it); covers of them are not detected."""
+        return self.active - self._cover_tracks
 
     @property
     def covers(self):
