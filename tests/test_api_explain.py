@@ -1,13 +1,16 @@
 # ruff: noqa: F811  (the fixtures are imported from tests.test_api)
-"""GET /v1/scans/{id}/explain: the candidates of the landmark search and their outcome,
-recorded by the worker in the stored result (the `candidates` field of check --json)."""
+"""GET /v1/scans/{id}/explain: the candidates of the landmark and cover searches and their
+outcome, recorded by the worker in the stored result (the `candidates` and
+`cover_candidates` fields of check --json)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from compliance.jobs.scan_worker import ScanWorker
+from compliance.pipeline.ingest import expand_paths, ingest
 from compliance.synth import synth_piece
+from tests.audio_fixtures import song
 from tests.test_api import (  # noqa: F401
     SR,
     _error,
@@ -47,6 +50,8 @@ def test_explain_reupload_remix_and_disabled(app, client, keys, catalogue):
     assert top["aligned_anchors"] > 15 and top["strength"] > 0.9 and top["coverage"] > 0.9
     assert top["evidence"] == [0] and top["rules_fired"]
     assert "re-upload" in top["reason"]
+    assert ex["cover_candidates"] == []  # a catalogue recording: no cover search
+    assert ex["thresholds"]["cover_report_min_strength"] == 0.02
     for c in ex["candidates"][1:]:  # any chance alignment with the other track is dropped
         assert c["outcome"] == "dropped_below_report_threshold", c
     # the stored result (and GET /v1/scans) carries the raw list
@@ -104,3 +109,25 @@ def test_candidate_outcomes_follow_the_detectors_rules():
     assert set(d) == {"catalogue_id", "aligned_anchors", "strength", "coverage", "matched_s",
                       "outcome", "reason"}  # fmt: skip
     assert d["aligned_anchors"] == 40 and d["coverage"] == 0.4
+
+
+def test_explain_lists_the_cover_candidates(app, client, keys, tmp_path):
+    folder = tmp_path / "works"
+    folder.mkdir()
+    for k in range(3):
+        (folder / f"work-{k}.wav").write_bytes(_wav(song(20 + k, 45.0)))
+    ingest(
+        expand_paths([folder]), store=app.store, index_dir=app.settings.index_dir,
+        max_duration_s=app.settings.max_duration_s, max_bytes=10**8,
+    )  # fmt: skip
+    arrangement = song(22, 40.0, transpose=2, tempo=1.1, harmonics=2, arpeggio=True)
+    scan_id = _scan(app, client, keys, "arrangement.wav", arrangement)
+    assert ScanWorker(app).run_once().state == "done"
+    ex = _explain(client, keys, scan_id)
+    assert ex["decision"] == "review"
+    top = ex["cover_candidates"][0]
+    assert (top["catalogue_id"], top["outcome"]) == ("work-2", "kept_cover")
+    assert top["key_shift_semitones"] == 2 and top["rules_fired"] == ["cover-review"]
+    assert ex["thresholds"]["cover_score_midpoint"] == 7.21
+    others = ex["cover_candidates"][1:]
+    assert others and all(c["strength"] < 0.1 for c in others)  # chance alignments

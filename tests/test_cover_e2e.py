@@ -46,6 +46,16 @@ def test_cover_evidence_through_the_cli(tmp_path):
     assert [r["rule_id"] for r in cov["rules_fired"]] == ["cover-review"]
     assert all(e["strength"] < 0.1 for e in covers[1:])  # the other works: chance
     assert cov["detectors"]["cover"] == "2"
+    # every candidate the cover search rescored, and what became of it
+    cands = cov["cover_candidates"]
+    assert cands[0]["catalogue_id"] == "work-2" and cands[0]["outcome"] == "kept_cover"
+    assert cands[0]["key_shift_semitones"] == 2 and cands[0]["score"] > 7.21
+    kept = [c["catalogue_id"] for c in cands if c["outcome"] == "kept_cover"]
+    assert kept == [e["catalogue_id"] for e in covers]
+    for c in cands:
+        if c["outcome"] == "dropped_below_report_threshold":
+            assert c["strength"] < 0.02 and "chance level" in c["reason"]
+    assert "cover_candidates" not in copy  # a catalogue recording: no cover search
     assert copy["decision"] == "block"
     assert {e["kind"] for e in copy["evidence"]} == {"reupload"}  # not also a cover
     assert noise["decision"] == "pass" and noise["evidence"] == []

@@ -244,11 +244,15 @@ _KIND_OF = {"kept_reupload": "reupload", "kept_remix": "remix"}
 
 
 def explain_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
-    """What the landmark search considered for a scan and why each candidate was kept
-    or dropped, with the evidence and rules each kept one led to. None: no such scan.
+    """What the landmark search and the cover search considered for a scan and why each
+    candidate was kept or dropped, with the evidence and rules each kept one led to
+    (``cover_candidates`` is empty when the cover search did not run). None: no such scan.
     Raises ApiError 409 while the scan has no decision, or when its result carries no
     candidate list (content errors, results stored before candidates were recorded)."""
     from compliance.api.errors import ApiError
+    from compliance.detectors.cover import KEPT_COVER
+    from compliance.detectors.cover import MIDPOINT as COVER_MIDPOINT
+    from compliance.detectors.cover import REPORT_MIN_STRENGTH as COVER_REPORT_MIN_STRENGTH
     from compliance.detectors.landmark_evidence import (
         ANCHOR_MIDPOINT,
         MIN_COVERAGE,
@@ -279,6 +283,17 @@ def explain_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
         ]
         rules = [r["rule_id"] for r in fired if set(r.get("evidence") or []) & set(idx)]
         candidates.append({**c, "evidence": idx, "rules_fired": rules})
+    covers = []
+    for c in result.get("cover_candidates") or []:
+        idx = [
+            i
+            for i, e in enumerate(evidence)
+            if c["outcome"] == KEPT_COVER
+            and e.get("kind") == "cover"
+            and e.get("catalogue_id") == c["catalogue_id"]
+        ]
+        rules = [r["rule_id"] for r in fired if set(r.get("evidence") or []) & set(idx)]
+        covers.append({**c, "evidence": idx, "rules_fired": rules})
     return {
         "scan_id": view["scan_id"],
         "analysis_id": view["analysis_id"],
@@ -289,8 +304,11 @@ def explain_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
             "report_min_strength": REPORT_MIN_STRENGTH,
             "reupload_min_coverage": round(MIN_COVERAGE, 4),
             "anchor_midpoint": ANCHOR_MIDPOINT,
+            "cover_report_min_strength": COVER_REPORT_MIN_STRENGTH,
+            "cover_score_midpoint": COVER_MIDPOINT,
         },
         "candidates": candidates,
+        "cover_candidates": covers,
     }
 
 

@@ -114,6 +114,26 @@ class ExplainedCandidate(BaseModel):
     rules_fired: list[str] = Field(description="ids of the rules that matched that evidence")
 
 
+class ExplainedCoverCandidate(BaseModel):
+    catalogue_id: str
+    score: float = Field(description="alignment score (normalised Qmax)")
+    strength: float
+    key_shift_semitones: int = Field(description="upload key minus catalogue key")
+    tempo_ratio: float = Field(description="upload tempo over catalogue tempo")
+    query_start_s: float
+    query_end_s: float
+    catalogue_start_s: float
+    catalogue_end_s: float
+    shortlist_similarity: float
+    outcome: Literal[
+        "kept_cover", "dropped_landmark_match", "dropped_below_report_threshold",
+        "dropped_beyond_max_reported",
+    ]  # fmt: skip
+    reason: str
+    evidence: list[int] = Field(description="indexes into the result's evidence")
+    rules_fired: list[str] = Field(description="ids of the rules that matched that evidence")
+
+
 class ExplainView(BaseModel):
     scan_id: str
     analysis_id: str
@@ -122,3 +142,6 @@ class ExplainView(BaseModel):
     duration_s: float | None
     thresholds: dict[str, float]
     candidates: list[ExplainedCandidate]
+    cover_candidates: list[ExplainedCoverCandidate] = Field(
+        description="what the cover search rescored (empty when it did not run)"
+    )

@@ -18,6 +18,9 @@ version 2: 5.71; the held-out half's largest was 5.70: docs/benchmarks.md, "Cove
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from compliance.detectors.base import ScanContext
 from compliance.detectors.landmark_evidence import confident, is_catalogue_recording, logistic
 from compliance.domain import Evidence, EvidenceKind
@@ -37,6 +40,71 @@ def strength_from_score(score: float) -> float:
     return logistic(score, MIDPOINT, WIDTH)
 
 
+# Outcomes of a cover candidate (the scan's ``cover_candidates``, the explain endpoint).
+KEPT_COVER = "kept_cover"
+DROPPED_RECORDING = "dropped_landmark_match"
+DROPPED_BELOW_THRESHOLD = "dropped_below_report_threshold"
+DROPPED_BEYOND_MAX = "dropped_beyond_max_reported"
+
+
+@dataclass(frozen=True, slots=True)
+class CoverCandidate:
+    """One catalogue track the cover search rescored for an upload, and what the
+    detector made of it."""
+
+    match: Any  # fingerprints.index.cover_index.CoverMatch
+    strength: float
+    outcome: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.match.alignment
+        return {
+            "catalogue_id": self.match.catalogue_id,
+            "score": round(a.score, 3),
+            "strength": round(self.strength, 4),
+            "key_shift_semitones": a.key_shift_semitones,
+            "tempo_ratio": round(a.tempo_ratio, 4),
+            "query_start_s": round(a.query_start_s, 2),
+            "query_end_s": round(a.query_end_s, 2),
+            "catalogue_start_s": round(a.catalogue_start_s, 2),
+            "catalogue_end_s": round(a.catalogue_end_s, 2),
+            "shortlist_similarity": round(self.match.similarity, 4),
+            "outcome": self.outcome,
+            "reason": self.reason,
+        }
+
+
+def classify(matches: list, ctx: ScanContext) -> list[CoverCandidate]:
+    """What the detector does with each candidate of the cover search (best score
+    first): a catalogue id the landmark detectors report with confidence is a recording
+    of it, not a cover; then at most :data:`MAX_REPORTED` of strength
+    :data:`REPORT_MIN_STRENGTH` or more are kept."""
+    landmark_ids = {m.catalogue_id for m in confident(ctx.catalogue_matches)}
+    out: list[CoverCandidate] = []
+    kept = 0
+    for cm in matches:
+        score = cm.alignment.score
+        strength = strength_from_score(score)
+        if cm.catalogue_id in landmark_ids:
+            outcome = DROPPED_RECORDING
+            reason = "the landmark detectors report this recording itself: not a cover"
+        elif strength < REPORT_MIN_STRENGTH:
+            outcome = DROPPED_BELOW_THRESHOLD
+            reason = (
+                f"alignment score {score:.2f}, strength {strength:.4f} below the report "
+                f"threshold {REPORT_MIN_STRENGTH} (0.5 at {MIDPOINT:g}): chance level"
+            )
+        elif kept >= MAX_REPORTED:
+            outcome = DROPPED_BEYOND_MAX
+            reason = f"{MAX_REPORTED} stronger cover candidates are reported"
+        else:
+            kept += 1
+            outcome, reason = KEPT_COVER, f"alignment score {score:.2f}: reported as a cover"
+        out.append(CoverCandidate(cm, strength, outcome, reason))
+    return out
+
+
 class CoverDetector:
     name = "cover"
     version = "2"
@@ -44,60 +112,50 @@ class CoverDetector:
     def run(self, ctx: ScanContext) -> list[Evidence]:
         if ctx.cover_search is None:
             return []
-        upload_s = ctx.clip.duration_s
-        matches = ctx.catalogue_matches
-        strong = confident(matches)
-        if is_catalogue_recording(strong, upload_s):
+        if is_catalogue_recording(confident(ctx.catalogue_matches), ctx.clip.duration_s):
             return []  # the upload is a catalogue recording
         seq = ctx.chroma
         if not seq.usable:
             return []
-        # a recording the landmark detectors report with confidence is not also a cover
-        landmark_ids = {m.catalogue_id for m in strong}
-        out: list[Evidence] = []
-        for cm in ctx.cover_search(seq):
-            if cm.catalogue_id in landmark_ids:
-                continue
-            a = cm.alignment
-            strength = strength_from_score(a.score)
-            if strength < REPORT_MIN_STRENGTH:
-                break  # sorted by score
-            out.append(
-                Evidence(
-                    kind=EvidenceKind.COVER,
-                    strength=strength,
-                    detector=self.name,
-                    detector_version=self.version,
-                    explanation=(
-                        f"upload {a.query_start_s:.1f}-{a.query_end_s:.1f} s follows the "
-                        f"harmony of catalogue '{cm.catalogue_id}' "
-                        f"{a.catalogue_start_s:.1f}-{a.catalogue_end_s:.1f} s (key "
-                        f"{a.key_shift_semitones:+d} st, tempo x{a.tempo_ratio:.2f}, "
-                        f"score {a.score:.1f})"
-                    ),
-                    catalogue_id=cm.catalogue_id,
-                    query_start_s=a.query_start_s,
-                    catalogue_start_s=a.catalogue_start_s,
-                    matched_s=a.query_end_s - a.query_start_s,
-                    speed_ratio=a.tempo_ratio,
-                    pitch_shift_semitones=float(a.key_shift_semitones),
-                    raw_score=round(a.score, 3),
-                    raw_unit="normalised Qmax",
-                    details={
-                        "sections": [
-                            {
-                                "query_start_s": round(a.query_start_s, 2),
-                                "query_end_s": round(a.query_end_s, 2),
-                                "catalogue_start_s": round(a.catalogue_start_s, 2),
-                                "catalogue_end_s": round(a.catalogue_end_s, 2),
-                            }
-                        ],
-                        "key_shift_semitones": a.key_shift_semitones,
-                        "tempo_ratio": round(a.tempo_ratio, 4),
-                        "shortlist_similarity": round(cm.similarity, 4),
-                    },
-                )
-            )
-            if len(out) >= MAX_REPORTED:
-                break
-        return out
+        return [
+            self._evidence(c)
+            for c in classify(ctx.cover_search(seq), ctx)
+            if c.outcome == KEPT_COVER
+        ]
+
+    def _evidence(self, c: CoverCandidate) -> Evidence:
+        cm, a = c.match, c.match.alignment
+        return Evidence(
+            kind=EvidenceKind.COVER,
+            strength=c.strength,
+            detector=self.name,
+            detector_version=self.version,
+            explanation=(
+                f"upload {a.query_start_s:.1f}-{a.query_end_s:.1f} s follows the "
+                f"harmony of catalogue '{cm.catalogue_id}' "
+                f"{a.catalogue_start_s:.1f}-{a.catalogue_end_s:.1f} s (key "
+                f"{a.key_shift_semitones:+d} st, tempo x{a.tempo_ratio:.2f}, "
+                f"score {a.score:.1f})"
+            ),
+            catalogue_id=cm.catalogue_id,
+            query_start_s=a.query_start_s,
+            catalogue_start_s=a.catalogue_start_s,
+            matched_s=a.query_end_s - a.query_start_s,
+            speed_ratio=a.tempo_ratio,
+            pitch_shift_semitones=float(a.key_shift_semitones),
+            raw_score=round(a.score, 3),
+            raw_unit="normalised Qmax",
+            details={
+                "sections": [
+                    {
+                        "query_start_s": round(a.query_start_s, 2),
+                        "query_end_s": round(a.query_end_s, 2),
+                        "catalogue_start_s": round(a.catalogue_start_s, 2),
+                        "catalogue_end_s": round(a.catalogue_end_s, 2),
+                    }
+                ],
+                "key_shift_semitones": a.key_shift_semitones,
+                "tempo_ratio": round(a.tempo_ratio, 4),
+                "shortlist_similarity": round(cm.similarity, 4),
+            },
+        )

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 
 from compliance.detectors import DEFAULT_DETECTORS, Detector, ScanContext
+from compliance.detectors.cover import CoverCandidate
+from compliance.detectors.cover import classify as classify_covers
 from compliance.detectors.landmark_evidence import Candidate, candidate
 from compliance.domain import Decision, Evidence, ReleaseMetadata
 from compliance.errors import ComplianceError, error_parts
@@ -48,6 +50,9 @@ class ScanResult:
     #: What the landmark search considered and why each was kept or dropped (None when
     #: the scan did not get that far, or the catalogue cannot tell).
     candidates: list[Candidate] | None = None
+    #: What the cover search rescored and why each was reported or not (None when the
+    #: cover search did not run: no cover index, a catalogue recording, atonal audio).
+    cover_candidates: list[CoverCandidate] | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,6 +81,11 @@ class ScanResult:
             **(
                 {"candidates": [c.to_dict() for c in self.candidates]}
                 if self.candidates is not None
+                else {}
+            ),
+            **(
+                {"cover_candidates": [c.to_dict() for c in self.cover_candidates]}
+                if self.cover_candidates is not None
                 else {}
             ),
         }
@@ -198,6 +208,14 @@ class Scanner:
                 finally:
                     timings["catalogue_search"] = time.perf_counter() - t0
 
+            covered: list | None = None
+            catalogue_cover_search = getattr(self.catalogue, "cover_search", None)
+
+            def cover_search(seq):
+                nonlocal covered
+                covered = catalogue_cover_search(seq)
+                return covered
+
             release = None
             if self.history is not None:
                 from compliance.history.scan_release import release_of_upload
@@ -211,7 +229,7 @@ class Scanner:
                 metadata=meta,
                 search=search,
                 chromaprint_of=self._chromaprint_of,
-                cover_search=getattr(self.catalogue, "cover_search", None),
+                cover_search=None if catalogue_cover_search is None else cover_search,
                 history=(lambda _ctx: hook.flags(release)) if release and hook else None,
                 voices=self._voices.snapshot if self._voices is not None else None,
                 decoder=self.decoder,
@@ -226,6 +244,8 @@ class Scanner:
             if considered is not None:
                 upload_s = clip.duration_s
                 result.candidates = [candidate(m, upload_s, active=a) for m, a in considered]
+            if covered is not None:
+                result.cover_candidates = classify_covers(covered, ctx)
             t0 = time.perf_counter()
             result.decision = self.policy.evaluate(result.evidence, meta)
             result.evidence = evaluated_evidence(result.evidence, result.decision)
