@@ -219,6 +219,8 @@ def check(
     except ComplianceError as exc:
         _err(f"error: {exc}")
         sys.exit(2)
+    if stale := scanner.catalogue.cover_index_warning():
+        _err(f"warning: {stale}")
     failed = 0
     results = []
     for f in files:

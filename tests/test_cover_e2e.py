@@ -78,6 +78,10 @@ def test_reindex_builds_the_cover_index_of_an_older_catalogue(tmp_path):
     with app.store.engine.begin() as c:  # as ingested before the cover detector existed
         c.execute(sa.text("DELETE FROM index_segments WHERE signal = 'cover'"))
     assert len(app.catalogue().covers) == 0
+    probe = tmp_path / "probe.wav"
+    write_wav(probe, song(40, 30.0), SR)
+    checked = run.invoke(main, ["check", "--json", str(probe)], env=env)
+    assert "warning: 3 of 3 enabled catalogue tracks have no cover index" in checked.output
     (cat / "work-2.wav").unlink()  # one source file gone since
     r = run.invoke(main, ["catalogue", "reindex"], env=env)
     assert r.exit_code == 1
@@ -85,4 +89,6 @@ def test_reindex_builds_the_cover_index_of_an_older_catalogue(tmp_path):
     assert len(app.catalogue().covers) == 2
     again = run.invoke(main, ["catalogue", "reindex"], env=env)
     assert "0 indexed for covers, 1 failed" in again.output  # nothing indexed twice
+    checked = run.invoke(main, ["check", "--json", str(probe)], env=env)
+    assert "warning: 1 of 3 enabled catalogue tracks" in checked.output
     app.store.close()

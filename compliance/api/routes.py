@@ -25,7 +25,6 @@ from compliance.api.schemas import (
 from compliance.api.upload import read_upload
 from compliance.domain import ReleaseMetadata
 from compliance.errors import error_parts
-from fingerprints import cover
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
@@ -159,12 +158,8 @@ def ready(request: Request):
         try:
             cat = core.catalogue()
             checks["catalogue"] = f"ok ({len(cat)} tracks)"
-            if missing := cat.without_covers():
-                warnings["cover_index"] = (
-                    f"{len(missing)} of {len(cat.active)} enabled catalogue tracks have no "
-                    f"cover index at signal version {cover.SIGNAL_VERSION}: covers of them "
-                    "are not detected until `compliance catalogue reindex`"
-                )
+            if stale := cat.cover_index_warning():
+                warnings["cover_index"] = stale
         except Exception as exc:
             code, msg = error_parts(exc)
             checks["catalogue"] = f"{code}: {msg.splitlines()[0][:200] if msg else ''}"

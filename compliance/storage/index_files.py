@@ -50,6 +50,17 @@ class CatalogueIndex:
         reindex`` builds it); covers of them are not detected."""
         return self.active - self._cover_tracks
 
+    def cover_index_warning(self) -> str | None:
+        """For people: how many enabled entries :meth:`without_covers` finds, or None."""
+        missing = self.without_covers()
+        if not missing:
+            return None
+        return (
+            f"{len(missing)} of {len(self.active)} enabled catalogue tracks have no cover "
+            f"index at signal version {cover.SIGNAL_VERSION}: covers of them are not "
+            "detected until `compliance catalogue reindex`"
+        )
+
     @property
     def covers(self):
         """The cover index (:class:`~fingerprints.index.cover_index.CoverIndex`) of the
