@@ -65,13 +65,33 @@ def test_the_index_finds_the_cover_first_and_survives_a_reload(tmp_path, songs):
         assert got[0].catalogue_id == "s4"
         assert got[0].alignment.key_shift_semitones == -2
         assert got[0].alignment.score > 2 * got[1].alignment.score
-        np.testing.assert_allclose(
-            index.sequence("s4").chroma, songs["s4"].chroma, atol=1e-3
-        )  # float16 on disk
+        kept = index.sequence("s4")
+        np.testing.assert_allclose(kept.chroma, songs["s4"].chroma, atol=1e-3)  # float16
+        np.testing.assert_allclose(kept.plain, songs["s4"].plain, atol=1e-3)
     disabled = CoverIndex([seg]).search(
         seq(song(4, 40.0, transpose=-2)), allowed=lambda cid: cid != "s4"
     )
     assert "s4" not in [m.catalogue_id for m in disabled]
+
+
+def test_the_fused_alignment_scores_the_mean_of_both_chromas(songs):
+    c = seq(song(3, 40.0, transpose=3, tempo=1.15, harmonics=2))
+    ref = songs["s3"]
+    crp = cover.align(c, ref)
+    plain = cover.align(
+        cover.ChromaSequence(c.plain, c.tonal_share), cover.ChromaSequence(ref.plain, 1.0)
+    )
+    fused = cover.align_fused(c, ref)
+    assert fused.score == pytest.approx((crp.score + plain.score) / 2)
+    better = crp if crp.score >= plain.score else plain
+    assert (fused.key_shift_semitones, fused.tempo_ratio) == (
+        better.key_shift_semitones, better.tempo_ratio,
+    )  # fmt: skip
+    # without the plain chroma: the CRP alignment alone
+    bare = cover.ChromaSequence(c.chroma, c.tonal_share)
+    assert cover.align_fused(bare, ref) == crp
+    with pytest.raises(ValueError, match="plain chroma"):
+        CoverSegment.build({"x": bare})
 
 
 def test_a_segment_of_another_signal_version_is_refused(tmp_path, songs, monkeypatch):

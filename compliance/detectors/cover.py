@@ -9,11 +9,11 @@ recording with confidence (a re-upload is not a cover of itself), and a catalogu
 landmark detectors already report with strength 0.5 or more is not reported again as a
 cover.
 
-The raw score is the alignment's normalised Qmax (:func:`fingerprints.cover.align`).
-The strength is a logistic of it whose midpoint sits three widths above the largest
-chance score on the calibration half of the development corpus's negatives (cover signal
-version 2: 5.71; the held-out half's largest was 5.70: docs/benchmarks.md, "Covers
-(issue 4)").
+The raw score is the mean of the normalised Qmax of the CRP chromas and of the plain
+chromas (:func:`fingerprints.cover.align_fused`). The strength is a logistic of it whose
+midpoint sits three widths above the largest chance score on the calibration half of the
+development corpus's negatives (cover signal version 3: 4.51; the held-out half's
+largest was 4.01: docs/benchmarks.md, "Covers (issue 4)").
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from compliance.detectors.base import ScanContext
 from compliance.detectors.landmark_evidence import confident, is_catalogue_recording, logistic
 from compliance.domain import Evidence, EvidenceKind
 
-MIDPOINT = 7.21
+MIDPOINT = 6.01
 """Alignment score at which strength is 0.5."""
 WIDTH = 0.5
 """Logistic width, score units."""
@@ -107,7 +107,7 @@ def classify(matches: list, ctx: ScanContext) -> list[CoverCandidate]:
 
 class CoverDetector:
     name = "cover"
-    version = "2"
+    version = "3"
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         if ctx.cover_search is None:
@@ -144,7 +144,7 @@ class CoverDetector:
             speed_ratio=a.tempo_ratio,
             pitch_shift_semitones=float(a.key_shift_semitones),
             raw_score=round(a.score, 3),
-            raw_unit="normalised Qmax",
+            raw_unit="normalised Qmax, mean of the CRP and plain chromas",
             details={
                 "sections": [
                     {

@@ -10,7 +10,7 @@ tracks writes a new segment; nothing already written is rebuilt.
 the catalogue's raw embeddings (measured on the development corpus, centring on the
 catalogue mean kept 88 % of the covers in a 50-track shortlist against 79 % without)
 and searches them with :class:`~fingerprints.index.vector_index.VectorIndex`; the
-shortlist is rescored by :func:`fingerprints.cover.align`.
+shortlist is rescored by :func:`fingerprints.cover.align_fused` (both chromas).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from fingerprints import cover
 from fingerprints.index.segment_files import read_meta, write_segment_folder
 from fingerprints.index.vector_index import TrackVectors, VectorIndex, VectorSegment
 
-FORMAT_VERSION = 1
-_ARRAYS = ("chroma", "offsets", "tonal", "vectors", "owners", "starts_s", "ends_s")
+FORMAT_VERSION = 2
+_ARRAYS = ("chroma", "plain", "offsets", "tonal", "vectors", "owners", "starts_s", "ends_s")
 
 
 class CoverSegment:
@@ -38,6 +38,9 @@ class CoverSegment:
     ----------
     chroma : ndarray of float16, shape (n_blocks_total, 12)
         Every track's blocks, track ``k``'s at ``offsets[k]:offsets[k + 1]``.
+    plain : ndarray of float16, shape (n_blocks_total, 12)
+        The plain chroma of the same blocks (:attr:`~fingerprints.cover.ChromaSequence.
+        plain`).
     offsets : ndarray of int64, shape (n_tracks + 1,)
     tonal : ndarray of float32, shape (n_tracks,)
         :attr:`~fingerprints.cover.ChromaSequence.tonal_share` of each track.
@@ -50,8 +53,10 @@ class CoverSegment:
     name : str
     """
 
-    def __init__(self, chroma, offsets, tonal, vectors, owners, starts_s, ends_s, track_ids, name):
-        self.chroma, self.offsets, self.tonal = chroma, offsets, tonal
+    def __init__(
+        self, chroma, plain, offsets, tonal, vectors, owners, starts_s, ends_s, track_ids, name
+    ):
+        self.chroma, self.plain, self.offsets, self.tonal = chroma, plain, offsets, tonal
         self.vectors, self.owners = vectors, owners
         self.starts_s, self.ends_s = starts_s, ends_s
         self.track_ids: list[str] = list(track_ids)
@@ -63,6 +68,7 @@ class CoverSegment:
     ) -> CoverSegment:
         ids = list(sequences)
         parts = [np.asarray(sequences[t].chroma, np.float32).T for t in ids]
+        plains = [_plain_of(sequences[t]).T for t in ids]
         offsets = np.zeros(len(ids) + 1, np.int64)
         offsets[1:] = np.cumsum([p.shape[0] for p in parts])
         vecs, owners, starts, ends = [], [], [], []
@@ -78,6 +84,7 @@ class CoverSegment:
         dim = cover.DIM
         return cls(
             np.concatenate(parts).astype(np.float16) if parts else np.zeros((0, 12), np.float16),
+            np.concatenate(plains).astype(np.float16) if plains else np.zeros((0, 12), np.float16),
             offsets,
             np.asarray([sequences[t].tonal_share for t in ids], np.float32),
             np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32),
@@ -90,8 +97,9 @@ class CoverSegment:
 
     def sequence(self, local: int) -> cover.ChromaSequence:
         a, b = int(self.offsets[local]), int(self.offsets[local + 1])
-        chroma = np.asarray(self.chroma[a:b], np.float32).T
-        return cover.ChromaSequence(np.ascontiguousarray(chroma), float(self.tonal[local]))
+        chroma = np.ascontiguousarray(np.asarray(self.chroma[a:b], np.float32).T)
+        plain = np.ascontiguousarray(np.asarray(self.plain[a:b], np.float32).T)
+        return cover.ChromaSequence(chroma, float(self.tonal[local]), plain)
 
     def save(self, root: str | os.PathLike) -> Path:
         """Write to ``root/name`` atomically (temporary folder, fsync, rename)."""
@@ -122,6 +130,12 @@ class CoverSegment:
         mode = "r" if mmap else None
         arrays = [np.load(path / f"{k}.npy", mmap_mode=mode) for k in _ARRAYS]
         return cls(*arrays, list(meta["track_ids"]), path.name)
+
+
+def _plain_of(seq: cover.ChromaSequence) -> np.ndarray:
+    if seq.plain is None or seq.plain.shape != seq.chroma.shape:
+        raise ValueError("a catalogue cover sequence needs its plain chroma")
+    return np.asarray(seq.plain, np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +256,7 @@ class CoverIndex:
                 continue
             k = int(np.argmin(np.abs(np.log(grid) - np.log(scale_of[c.query_row]))))
             ref_small = cover.coarsened(ref, coarse) if coarse > 1 else ref
-            a = cover.align(small, ref_small, scales=(float(grid[k]),))
+            a = cover.align_fused(small, ref_small, scales=(float(grid[k]),))
             first.append((a, cid, ref, k, c))
         first.sort(key=lambda f: -f[0].score)
         out = []
@@ -251,7 +265,7 @@ class CoverIndex:
         for rank, (a, cid, ref, k, c) in enumerate(first):
             if rank < refine:  # the best few at the neighbouring scales too
                 lo, hi = max(0, k - scale_reach), k + scale_reach + 1
-                a = cover.align(seq, ref, scales=tuple(float(x) for x in grid[lo:hi]))
+                a = cover.align_fused(seq, ref, scales=tuple(float(x) for x in grid[lo:hi]))
             out.append(CoverMatch(cid, float(c.score), a))
         out.sort(key=lambda m: -m.alignment.score)
         return out
