@@ -6,10 +6,10 @@ the shortlist over 100,000 embeddings with an upload's real query rows, on one c
 The audio is synthetic (compliance.synth pieces at 11025 Hz, seeded): alignment time
 depends on the sequence lengths, not on what they hold. The rescoring is what
 :meth:`fingerprints.index.cover_index.CoverIndex.search` does after the shortlist:
-every candidate at one time scale on half-resolution sequences, the best 6 in full at
-five. The shortlist time is ``scripts/bench_cover_index.py --dim DIM --query-rows
-ROWS`` with the embedding's dimension and the rows a 4-minute upload gives. Prints
-medians; not a test.
+every candidate at one time scale on half-resolution sequences, the best 4 in full at
+three, each on both chromas (cover signal 3). The shortlist time is
+``scripts/bench_cover_index.py --dim DIM --query-rows ROWS`` with the embedding's
+dimension and the rows a 4-minute upload gives. Prints medians; not a test.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Covers: the composition of a catalogue recording in a new performance.
 
 Runs the catalogue cover search (:mod:`fingerprints.index.cover_index`: section
-embeddings shortlist 100 tracks, a coarse alignment ranks them, the best 6 are aligned
+embeddings shortlist 100 tracks, a coarse alignment ranks them, the best 4 are aligned
 in full) and reports the best
 candidates as ``cover`` evidence with the key shift, the tempo ratio and the aligned
 sections. Not run when the landmark search found the upload to be a catalogue
