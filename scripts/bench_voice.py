@@ -137,15 +137,15 @@ def bench_refresh(
                 w = unit(refs, windows)
                 s.add(VoicePrintRow(
                     voice_id=f"v{i:05d}", authorised_accounts=[], consent={},
-                    model_version=ge2e.MODEL_VERSION, embedding=bank._blob(unit()),
+                    model_version=ge2e.MODEL_VERSION, embedding=bank.to_blob(unit()),
                     n_references=refs, added_at=now, updated_at=now,
                     cohort_mean=0.5, cohort_sd=0.1, cohort_size=bank.COHORT_MAX,
                 ))  # fmt: skip
                 for k in range(refs):
                     s.add(VoiceReferenceRow(
                         voice_id=f"v{i:05d}", content_hash=f"sha256:{i}-{k}", duration_s=30.0,
-                        voiced_s=20.0, embedding=bank._blob(w[k].mean(0)),
-                        windows=bank._blob(w[k]), added_at=now,
+                        voiced_s=20.0, embedding=bank.to_blob(w[k].mean(0)),
+                        windows=bank.to_blob(w[k]), added_at=now,
                     ))  # fmt: skip
         changed, runs = [], 5
         for i in range(runs):

@@ -76,11 +76,19 @@ class EnrolResult:
         return self.n_references > 0
 
 
-def _vec(blob: bytes) -> np.ndarray:
+def from_blob(blob: bytes) -> np.ndarray:
+    """An embedding (or embeddings, flattened) as stored in the bank: little-endian float32.
+
+    Returns
+    -------
+    ndarray of float32, shape (n,)
+    """
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
 
 
-def _blob(v: np.ndarray) -> bytes:
+def to_blob(v: np.ndarray) -> bytes:
+    """The stored form of an embedding array of any shape (little-endian float32, row
+    major; :func:`from_blob` gives it back flattened)."""
     return np.asarray(v, dtype="<f4").tobytes()
 
 
@@ -255,8 +263,8 @@ def enrol(
                     source_path=r.source_path,
                     duration_s=r.duration_s,
                     voiced_s=r.voiced_s,
-                    embedding=_blob(r.embedding),
-                    windows=_blob(r.windows),
+                    embedding=to_blob(r.embedding),
+                    windows=to_blob(r.windows),
                     provenance=provenance,
                     added_at=now,
                     added_by=added_by,
@@ -265,12 +273,12 @@ def enrol(
             result.added.append(r.source_path)
         s.flush()
         embs = [
-            _vec(b)
+            from_blob(b)
             for b in s.scalars(
                 select(VoiceReferenceRow.embedding).where(VoiceReferenceRow.voice_id == voice_id)
             )
         ]
-        row.embedding = _blob(fvoice.voice_print(np.stack(embs)))
+        row.embedding = to_blob(fvoice.voice_print(np.stack(embs)))
         row.n_references = len(embs)
         row.updated_at = now
         result.n_references = len(embs)
@@ -325,7 +333,7 @@ def refresh_cohorts(store, calibration=DEFAULT_CALIBRATION, *, changed: str | No
         for k in range(0, need.size, 500):  # bounded IN lists
             rows = ref_ids[need[k : k + 500]].tolist()
             for rid, blob in s.execute(select(R.id, R.windows).where(R.id.in_(rows))):
-                blocks[int(rid)] = _vec(blob).reshape(-1, ge2e.EMBEDDING_SIZE)
+                blocks[int(rid)] = from_blob(blob).reshape(-1, ge2e.EMBEDDING_SIZE)
         for p in prints:
             f = samples[p.voice_id]
             W = (
@@ -333,7 +341,7 @@ def refresh_cohorts(store, calibration=DEFAULT_CALIBRATION, *, changed: str | No
                 if f.size
                 else np.zeros((0, ge2e.EMBEDDING_SIZE), np.float32)
             )
-            scores = W @ _vec(p.embedding)
+            scores = W @ from_blob(p.embedding)
             p.cohort_mean, p.cohort_sd = fvoice.cohort_stats(scores, calibration)
             p.cohort_size = int(scores.size)
 
@@ -427,7 +435,7 @@ def load_snapshot(store):
         ).all()
         entries = [_entry(r) for r in rows]
         prints = (
-            np.stack([_vec(r.embedding) for r in rows])
+            np.stack([from_blob(r.embedding) for r in rows])
             if rows
             else np.zeros((0, ge2e.EMBEDDING_SIZE), dtype=np.float32)
         )
