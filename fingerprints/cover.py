@@ -268,16 +268,21 @@ def _from_frames(frames: np.ndarray, bands: np.ndarray) -> ChromaSequence:
     blocks = frames[: n * BLOCK_FRAMES].reshape(n, BLOCK_FRAMES, 12).mean(axis=1).T  # (12, n)
     peak = blocks.max(axis=0)
     loud = peak > np.float32(10 ** (-70 / 20))
-    plain = np.where(loud, blocks / np.maximum(peak, 1e-12), 0.0).astype(np.float32)
+    plain = _columns_to_max_one(blocks, loud)
     # tonal: the three strongest pitch classes against the mean of all twelve (noise and
     # unpitched drums: 1.13-1.17 at the median block; rendered scores and game music:
     # 1.2-1.6)
     top3 = np.sort(plain, axis=0)[-3:].mean(axis=0)
     tonal = loud & (top3 > 1.2 * plain.mean(axis=0))
-    c = crp(bands[:n])
-    cpeak = c.max(axis=0)
-    out = np.where(loud & (cpeak > 0), c / np.maximum(cpeak, 1e-12), 0.0).astype(np.float32)
-    return ChromaSequence(out, float(tonal.mean()), plain)
+    return ChromaSequence(_columns_to_max_one(crp(bands[:n]), loud), float(tonal.mean()), plain)
+
+
+def _columns_to_max_one(c: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Each column of ``c`` (shape (12, n)) over its maximum; zeros where ``keep`` is
+    False or the column is all zeros."""
+    peak = c.max(axis=0)
+    keep = peak > 0 if keep is None else keep & (peak > 0)
+    return np.where(keep, c / np.maximum(peak, 1e-12), 0.0).astype(np.float32)
 
 
 def ftm(chroma: np.ndarray) -> np.ndarray:
@@ -324,9 +329,7 @@ def coarsened(seq: ChromaSequence, factor: int = 2) -> ChromaSequence:
         return seq
 
     def coarse(b: np.ndarray) -> np.ndarray:
-        c = b[:, : n * factor].reshape(12, n, factor).mean(axis=2)
-        peak = c.max(axis=0)
-        return np.where(peak > 0, c / np.maximum(peak, 1e-12), 0.0).astype(np.float32)
+        return _columns_to_max_one(b[:, : n * factor].reshape(12, n, factor).mean(axis=2))
 
     plain = None if seq.plain is None else coarse(seq.plain)
     return ChromaSequence(coarse(seq.chroma), seq.tonal_share, plain)

@@ -72,7 +72,7 @@ def _log_spectrum(
     *,
     fold: np.ndarray | None = None,
     power_fold: np.ndarray | None = None,
-    power_block: int = 16,
+    power_block: int = 1,
 ) -> np.ndarray | tuple[np.ndarray, ...]:
     """Columns ``lo:hi`` of :func:`log_spectrogram`, computed chunk by chunk in place
     (element for element the same arithmetic, so bit-identical). With ``fold`` (shape
@@ -131,7 +131,7 @@ def log_spectrogram(samples: np.ndarray) -> np.ndarray:
 
 
 def log_spectrogram_folded(
-    samples: np.ndarray, weights: np.ndarray, power_weights: np.ndarray, *, block: int = 16
+    samples: np.ndarray, weights: np.ndarray, power_weights: np.ndarray, *, block: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`log_spectrogram` and, from the same pass, the linear magnitude spectrum
     (same scale) times ``weights`` and the power spectrum, summed over blocks of

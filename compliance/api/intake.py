@@ -240,7 +240,8 @@ def get_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
     return _view(ref, job, release, policy)
 
 
-_KIND_OF = {"kept_reupload": "reupload", "kept_remix": "remix"}
+_KIND_OF = {"kept_reupload": "reupload", "kept_remix": "remix", "kept_cover": "cover"}
+"""The evidence kind a kept candidate (landmark or cover) became."""
 
 
 def explain_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
@@ -250,7 +251,6 @@ def explain_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
     Raises ApiError 409 while the scan has no decision, or when its result carries no
     candidate list (content errors, results stored before candidates were recorded)."""
     from compliance.api.errors import ApiError
-    from compliance.detectors.cover import KEPT_COVER
     from compliance.detectors.cover import MIDPOINT as COVER_MIDPOINT
     from compliance.detectors.cover import REPORT_MIN_STRENGTH as COVER_REPORT_MIN_STRENGTH
     from compliance.detectors.landmark_evidence import (
@@ -273,8 +273,9 @@ def explain_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
                        f"scan {scan_id} was analysed before candidates were recorded")  # fmt: skip
     evidence = result.get("evidence") or []
     fired = result.get("rules_fired") or []
-    candidates = []
-    for c in result["candidates"]:
+
+    def linked(c: dict[str, Any]) -> dict[str, Any]:
+        """A candidate with the evidence it became and the rules that evidence fired."""
         kind = _KIND_OF.get(c.get("outcome"))
         idx = [
             i
@@ -282,18 +283,10 @@ def explain_scan(store, scan_id: str, policy=None) -> dict[str, Any] | None:
             if kind and e.get("kind") == kind and e.get("catalogue_id") == c["catalogue_id"]
         ]
         rules = [r["rule_id"] for r in fired if set(r.get("evidence") or []) & set(idx)]
-        candidates.append({**c, "evidence": idx, "rules_fired": rules})
-    covers = []
-    for c in result.get("cover_candidates") or []:
-        idx = [
-            i
-            for i, e in enumerate(evidence)
-            if c["outcome"] == KEPT_COVER
-            and e.get("kind") == "cover"
-            and e.get("catalogue_id") == c["catalogue_id"]
-        ]
-        rules = [r["rule_id"] for r in fired if set(r.get("evidence") or []) & set(idx)]
-        covers.append({**c, "evidence": idx, "rules_fired": rules})
+        return {**c, "evidence": idx, "rules_fired": rules}
+
+    candidates = [linked(c) for c in result["candidates"]]
+    covers = [linked(c) for c in result.get("cover_candidates") or []]
     return {
         "scan_id": view["scan_id"],
         "analysis_id": view["analysis_id"],

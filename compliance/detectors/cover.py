@@ -19,11 +19,15 @@ largest was 4.01: docs/benchmarks.md, "Covers (issue 4)").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compliance.detectors.base import ScanContext
 from compliance.detectors.landmark_evidence import confident, is_catalogue_recording, logistic
 from compliance.domain import Evidence, EvidenceKind
+
+if TYPE_CHECKING:
+    from fingerprints.cover import CoverAlignment
+    from fingerprints.index.cover_index import CoverMatch
 
 MIDPOINT = 6.01
 """Alignment score at which strength is 0.5."""
@@ -52,7 +56,7 @@ class CoverCandidate:
     """One catalogue track the cover search rescored for an upload, and what the
     detector made of it."""
 
-    match: Any  # fingerprints.index.cover_index.CoverMatch
+    match: CoverMatch
     strength: float
     outcome: str
     reason: str
@@ -65,17 +69,24 @@ class CoverCandidate:
             "strength": round(self.strength, 4),
             "key_shift_semitones": a.key_shift_semitones,
             "tempo_ratio": round(a.tempo_ratio, 4),
-            "query_start_s": round(a.query_start_s, 2),
-            "query_end_s": round(a.query_end_s, 2),
-            "catalogue_start_s": round(a.catalogue_start_s, 2),
-            "catalogue_end_s": round(a.catalogue_end_s, 2),
+            **_section(a),
             "shortlist_similarity": round(self.match.similarity, 4),
             "outcome": self.outcome,
             "reason": self.reason,
         }
 
 
-def classify(matches: list, ctx: ScanContext) -> list[CoverCandidate]:
+def _section(a: CoverAlignment) -> dict[str, float]:
+    """The aligned sections of an alignment, seconds, as reported."""
+    return {
+        "query_start_s": round(a.query_start_s, 2),
+        "query_end_s": round(a.query_end_s, 2),
+        "catalogue_start_s": round(a.catalogue_start_s, 2),
+        "catalogue_end_s": round(a.catalogue_end_s, 2),
+    }
+
+
+def classify(matches: list[CoverMatch], ctx: ScanContext) -> list[CoverCandidate]:
     """What the detector does with each candidate of the cover search (best score
     first): a catalogue id the landmark detectors report with confidence is a recording
     of it, not a cover; then at most :data:`MAX_REPORTED` of strength
@@ -146,14 +157,7 @@ class CoverDetector:
             raw_score=round(a.score, 3),
             raw_unit="normalised Qmax, mean of the CRP and plain chromas",
             details={
-                "sections": [
-                    {
-                        "query_start_s": round(a.query_start_s, 2),
-                        "query_end_s": round(a.query_end_s, 2),
-                        "catalogue_start_s": round(a.catalogue_start_s, 2),
-                        "catalogue_end_s": round(a.catalogue_end_s, 2),
-                    }
-                ],
+                "sections": [_section(a)],
                 "key_shift_semitones": a.key_shift_semitones,
                 "tempo_ratio": round(a.tempo_ratio, 4),
                 "shortlist_similarity": round(cm.similarity, 4),
