@@ -8,8 +8,8 @@ depends on the sequence lengths, not on what they hold. The rescoring is what
 :meth:`fingerprints.index.cover_index.CoverIndex.search` does after the shortlist:
 every candidate at one time scale on half-resolution sequences, the best 4 in full at
 three, each on both chromas (cover signal 3). The shortlist time is
-``scripts/bench_cover_index.py --dim DIM --query-rows ROWS`` with the embedding's
-dimension and the rows a 4-minute upload gives. Prints medians; not a test.
+``scripts/bench_cover_index.py --dim SHORTLIST_DIM --query-rows ROWS`` with the
+shortlist's dimension and the rows a 4-minute upload gives. Prints medians; not a test.
 """
 
 from __future__ import annotations
@@ -62,10 +62,13 @@ def main() -> int:
     print(f"search with {len(got)} candidates rescored (catalogue tracks of "
           f"{args.upload_s:g} s): median {statistics.median(times):.3f} CPU-s "
           f"(runs {', '.join(f'{x:.3f}' for x in times)}); goal <= 1 s")  # fmt: skip
-    print(f"shortlist query rows of this upload: {rows}; embedding dimension {cover.DIM}")
+    print(
+        f"shortlist query rows of this upload: {rows}; shortlist dimension "
+        f"{cover.SHORTLIST_DIM} (of the embedding's {cover.DIM})"
+    )
     if not args.skip_shortlist:
         cmd = [sys.executable, str(ROOT / "scripts" / "bench_cover_index.py"),
-               "--dim", str(cover.DIM), "--query-rows", str(rows)]  # fmt: skip
+               "--dim", str(cover.SHORTLIST_DIM), "--query-rows", str(rows)]  # fmt: skip
         print("$", " ".join(cmd[1:]), flush=True)
         return subprocess.call(cmd)
     return 0

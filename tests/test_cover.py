@@ -43,6 +43,21 @@ def test_the_embedding_ignores_transposition(songs):
     np.testing.assert_allclose(cover.ftm(np.roll(b, 5, axis=0)), cover.ftm(b), rtol=1e-5)
 
 
+def test_the_shortlist_drops_only_repeated_and_fast_time_frequencies():
+    rng = np.random.default_rng(2)
+    v = cover.ftm(rng.random((12, 80)).astype(np.float32)).reshape(12, -1)
+    # a real patch: the magnitudes of time frequency 0 are symmetric in pitch class
+    np.testing.assert_allclose(v[7:, 0], v[5:0:-1, 0], rtol=1e-5)
+    assert v[0, 0] == 0.0
+    kept = np.zeros(cover.DIM, bool)
+    kept[cover.SHORTLIST_DIMS] = True
+    kept = kept.reshape(12, -1)
+    assert kept[:, 1 : cover.SHORTLIST_COLUMNS].all()
+    assert not kept[:, cover.SHORTLIST_COLUMNS :].any()
+    assert kept[1:7, 0].all() and not kept[7:, 0].any() and not kept[0, 0]
+    assert cover.SHORTLIST_DIM == 138
+
+
 def test_atonal_silent_and_short_uploads_are_not_usable():
     rng = np.random.default_rng(1)
     sr = L.SAMPLE_RATE
@@ -72,6 +87,23 @@ def test_the_index_finds_the_cover_first_and_survives_a_reload(tmp_path, songs):
         seq(song(4, 40.0, transpose=-2)), allowed=lambda cid: cid != "s4"
     )
     assert "s4" not in [m.catalogue_id for m in disabled]
+
+
+def test_the_shortlist_agrees_with_a_brute_force_scan_of_its_dims(songs):
+    index = CoverIndex([CoverSegment.build(songs)])
+    q, _ = index.query_vectors(seq(song(4, 40.0, transpose=-2, tempo=0.9, harmonics=2)))
+    assert q.shape[1] == cover.SHORTLIST_DIM
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, rtol=1e-5)
+    got = index.vectors.shortlist(q, top=len(songs))
+    ids = index.vectors.track_ids
+    best = {}
+    for t, s in songs.items():  # the raw embeddings, projected and centred by hand
+        v = cover.sections(s).vectors[:, cover.SHORTLIST_DIMS] - index.centre
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        best[t] = float((q @ v.T).max())
+    assert [ids[c.track] for c in got] == sorted(best, key=lambda t: -best[t])
+    for c in got:
+        assert c.score == pytest.approx(best[ids[c.track]], abs=1e-5)
 
 
 def test_the_fused_alignment_scores_the_mean_of_both_chromas(songs):

@@ -45,7 +45,7 @@ def test_cover_evidence_through_the_cli(tmp_path):
     assert best["details"]["sections"][0]["query_end_s"] > best["query_start_s"]
     assert [r["rule_id"] for r in cov["rules_fired"]] == ["cover-review"]
     assert all(e["strength"] < 0.1 for e in covers[1:])  # the other works: chance
-    assert cov["detectors"]["cover"] == "3"
+    assert cov["detectors"]["cover"] == "4"
     # every candidate the cover search rescored, and what became of it
     cands = cov["cover_candidates"]
     assert cands[0]["catalogue_id"] == "work-2" and cands[0]["outcome"] == "kept_cover"

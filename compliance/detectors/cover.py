@@ -118,7 +118,7 @@ def classify(matches: list[CoverMatch], ctx: ScanContext) -> list[CoverCandidate
 
 class CoverDetector:
     name = "cover"
-    version = "3"
+    version = "4"  # 4: the shortlist compares the slower time frequencies only
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         if ctx.cover_search is None:

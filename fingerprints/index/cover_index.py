@@ -6,11 +6,13 @@ segments (temporary folder, fsync, rename): every track's chroma sequence (float
 the raw (uncentred) section embeddings of the tracks that are tonal enough. Adding
 tracks writes a new segment; nothing already written is rebuilt.
 
-:class:`CoverIndex` opens the live segments, centres every embedding on the mean of
-the catalogue's raw embeddings (measured on the development corpus, centring on the
-catalogue mean kept 88 % of the covers in a 50-track shortlist against 79 % without)
-and searches them with :class:`~fingerprints.index.vector_index.VectorIndex`; the
-shortlist is rescored by :func:`fingerprints.cover.align_fused` (both chromas).
+:class:`CoverIndex` opens the live segments, takes the part of every embedding that the
+shortlist compares (:data:`~fingerprints.cover.SHORTLIST_DIMS`: the stored embeddings
+keep all of it, so that part can change without re-ingesting), centres it on the mean of
+the catalogue's (measured on the development corpus, centring on the catalogue mean kept
+88 % of the covers in a 50-track shortlist against 79 % without) and searches them with
+:class:`~fingerprints.index.vector_index.VectorIndex`; the shortlist is rescored by
+:func:`fingerprints.cover.align_fused` (both chromas).
 """
 
 from __future__ import annotations
@@ -154,11 +156,12 @@ class CoverIndex:
     def __init__(self, segments: Iterable[CoverSegment] = ()) -> None:
         self.segments = list(segments)
         self._where: dict[str, tuple[CoverSegment, int]] = {}
-        raw = [s.vectors for s in self.segments if len(s.vectors)]
+        dims = cover.SHORTLIST_DIMS
+        raw = [s.vectors[:, dims] for s in self.segments if len(s.vectors)]
         self.centre = (
             np.concatenate(raw).astype(np.float64).mean(axis=0).astype(np.float32)
             if raw
-            else np.zeros(cover.DIM, np.float32)
+            else np.zeros(cover.SHORTLIST_DIM, np.float32)
         )
         vseg = []
         for seg in self.segments:
@@ -168,7 +171,7 @@ class CoverIndex:
                 self._where[t] = (seg, k)
                 rows = np.flatnonzero(owners == k)
                 if rows.size:
-                    v = np.asarray(seg.vectors[rows], np.float32) - self.centre
+                    v = np.asarray(seg.vectors[rows][:, dims], np.float32) - self.centre
                     items[t] = TrackVectors(v, seg.starts_s[rows], seg.ends_s[rows])
             if items:
                 vseg.append(
@@ -191,13 +194,14 @@ class CoverIndex:
         return None if got is None else got[0].sequence(got[1])
 
     def query_vectors(self, seq: cover.ChromaSequence) -> tuple[np.ndarray, np.ndarray]:
-        """The upload's shortlist queries: centred, unit-length section embeddings at each
-        of :data:`~fingerprints.cover.QUERY_SCALES`, shape (m, DIM), and the time scale
-        of each row, shape (m,)."""
+        """The upload's shortlist queries: centred, unit-length section embeddings (their
+        :data:`~fingerprints.cover.SHORTLIST_DIMS`) at each of :data:`~fingerprints.cover.
+        QUERY_SCALES`, shape (m, SHORTLIST_DIM), and the time scale of each row, shape
+        (m,)."""
         rows, scale_of = [], []
         for s in cover.QUERY_SCALES:
             v = cover.sections(seq, scale=s, max_sections=cover.QUERY_SECTIONS).vectors
-            v = v - self.centre
+            v = v[:, cover.SHORTLIST_DIMS] - self.centre
             rows.append(v)
             scale_of.extend([s] * len(v))
         q = np.concatenate(rows)
