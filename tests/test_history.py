@@ -177,6 +177,68 @@ def test_same_duration_finds_reencodes_without_a_shared_hash():
     assert not {r for r in _flagged(flags, "same_audio") if r.startswith("N-")}
 
 
+def _crowd(rng, n=600, around=200.0, spread=10.0):
+    """Unrelated releases of many accounts whose durations crowd around ``around``."""
+    lo, hi = around - spread, around + spread
+    return _account("N", n, start=T0, step_s=3600, account_id=lambda i: f"N{i % 150}",
+                    duration_s=lambda i: round(float(rng.uniform(lo, hi)), 2))  # fmt: skip
+
+
+def test_same_duration_weighs_other_accounts_copies_against_the_crowd():
+    rng = np.random.default_rng(5)
+    crowd = _crowd(rng)  # 30 releases per second of duration
+    copies = []
+    for a in range(5):  # the same audio re-encoded, four copies in each of five accounts
+        copies += _account(f"C{a}", 4, start=T0 + timedelta(days=a), step_s=86400,
+                           duration_s=lambda i: 201.37 + 0.01 * (i % 3),
+                           title=lambda i, a=a: f"T{a}-{i}")  # fmt: skip
+    alone = patterns.detect(_frame(crowd + copies[:4]))
+    # four copies where 6 releases agree within 0.1 s by chance: not evidence alone
+    assert not _flagged(alone, "same_audio")
+    flags = patterns.detect(_frame(crowd + copies))
+    assert _flagged(flags, "same_audio") == {r["release_id"] for r in copies}
+    f = next(f for f in flags if f.pattern == "same_audio")
+    assert f.details["by"] == "duration" and f.details["agreeing_accounts"] >= 5
+    assert f.details["chance"] <= 1e-6
+
+
+def test_same_duration_ignores_an_account_of_many_short_tracks():
+    rng = np.random.default_rng(6)
+    short = _account("S", 300, start=T0, step_s=3000, title=lambda i: f"S{i}",
+                     duration_s=lambda i: round(float(rng.uniform(30, 35)), 2))  # fmt: skip
+    flags = patterns.detect(_frame(short))
+    assert not _flagged(flags, "same_audio")  # 60 per second: agreement is chance
+    assert _flagged(flags, "short_tracks")
+
+
+def test_the_incremental_check_finds_what_the_whole_history_finds(migrated_store):
+    from compliance.history.incremental import flags_for_release
+    from compliance.history.store import insert_releases
+    from compliance.history.thresholds import Thresholds
+
+    rng = np.random.default_rng(7)
+    rows = _crowd(rng, n=300)
+    for a in range(4):
+        rows += _account(f"C{a}", 4, start=T0 + timedelta(days=a), step_s=86400 * 5,
+                         duration_s=201.37, title=lambda i, a=a: f"T{a}-{i}")  # fmt: skip
+    rows += _account("S", 130, start=T0 + timedelta(days=20), step_s=300)  # a day's flood
+    recs = [parse_release(r, line=n) for n, r in enumerate(rows, 1)]
+    last = {}
+    for r in recs:  # each account's latest release is checked as if it were new
+        if r.account_id not in last or r.upload_ts > last[r.account_id].upload_ts:
+            last[r.account_id] = r
+    checked = [last["C3"], last["S"], last["N7"]]
+    insert_releases(migrated_store, [r for r in recs if r not in checked], source="test")
+    everything = patterns.detect(releases_frame(recs))
+    for r in checked:
+        whole = sorted((f.pattern, f.details.get("by")) for f in everything
+                       if f.release_id == r.release_id)  # fmt: skip
+        one = flags_for_release(migrated_store, r, Thresholds())
+        assert sorted((f.pattern, f.details.get("by")) for f in one) == whole, r.release_id
+        if r is last["C3"]:  # found through the other accounts' copies
+            assert ("same_audio", "duration") in whole
+
+
 def test_empty_history_has_no_flags():
     assert patterns.detect(_frame([])) == []
 

@@ -11,7 +11,13 @@ import pandas as pd
 
 from compliance.history import patterns
 from compliance.history.records import HistoryRelease
-from compliance.history.store import load_account_window, load_by_audio, releases_frame
+from compliance.history.store import (
+    count_account_durations,
+    load_account_window,
+    load_by_audio,
+    load_duration_window,
+    releases_frame,
+)
 from compliance.history.thresholds import Thresholds
 
 
@@ -35,9 +41,20 @@ def flags_for_release(
     protected : compliance.metadata.names.ProtectedNames, optional
     """
     start = release.upload_ts - timedelta(days=window_days(th))
-    parts = [load_account_window(store, release.account_id, start, release.upload_ts)]
+    account = load_account_window(store, release.account_id, start, release.upload_ts)
+    parts = [account]
     if release.audio_key:
         parts.append(load_by_audio(store, [release.audio_key]))
+    d = release.duration_s
+    if d is not None:
+        # The same-duration rule weighs every account's durations near this one over its
+        # own, longer window; read only when the account repeats the duration enough.
+        since = release.upload_ts - timedelta(days=th.same_duration_lookback_days)
+        tol = th.same_duration_tolerance_s
+        own = count_account_durations(store, release.account_id, d - tol, d + tol, since)
+        if own + 1 >= th.same_duration_min_releases:
+            lo, hi = d - th.same_duration_window_s, d + th.same_duration_window_s
+            parts.append(load_duration_window(store, lo, hi, since, release.upload_ts))
     new = releases_frame([release])
     frames = [p for p in parts if not p.empty]
     df = pd.concat([*frames, new], ignore_index=True) if frames else new

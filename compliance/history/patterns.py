@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammainc
 
 from compliance.history.thresholds import Thresholds
 
@@ -227,47 +228,104 @@ def _duration_clusters(d: np.ndarray, tol: float) -> list[np.ndarray]:
     return np.split(order, breaks)
 
 
-def same_duration(df: pd.DataFrame, th: Thresholds) -> list[Flag]:
-    """Re-encoded copies where the history has only a file hash: within one account's
-    ``lookback_days``, at least ``same_duration_min_releases`` releases whose durations
-    agree within ``same_duration_tolerance_s`` under at least ``same_duration_min_titles``
-    titles (a re-encode keeps the duration to a few milliseconds of encoder padding;
-    independent recordings rarely agree to 0.1 s). Reported as ``same_audio`` with
-    ``by: duration``; a check with audio uses the fingerprint index instead. The copies
-    must also be ``same_duration_min_share`` of the account's releases in the window:
-    in an account of hundreds, durations meet within 0.1 s by chance."""
-    out = []
-    span = th.lookback_days * _DAY
+def chance_of_agreement(agreeing: int, nearby: int, tolerance_s: float, window_s: float) -> float:
+    """How likely ``agreeing`` or more of the releases near a duration agree with it
+    within ``tolerance_s`` by chance, when ``nearby`` releases (the agreeing included) lie
+    within ``window_s`` of it: a Poisson tail whose rate is the density of durations
+    around it (the releases of the window outside the tolerance, plus one, spread
+    evenly).
+
+    Parameters
+    ----------
+    agreeing, nearby : int
+        Counts of other releases (not the one tested), ``agreeing <= nearby``.
+    tolerance_s, window_s : float
+        Half-widths, seconds; ``tolerance_s < window_s``.
+
+    Returns
+    -------
+    float
+        P(X >= agreeing) for X ~ Poisson(rate), in 0..1.
+    """
+    if agreeing <= 0:
+        return 1.0
+    rate = (nearby - agreeing + 1) * tolerance_s / (window_s - tolerance_s)
+    return float(gammainc(agreeing, rate))  # the regularised lower incomplete gamma
+
+
+def same_duration(df: pd.DataFrame, th: Thresholds, *, only: str | None = None) -> list[Flag]:
+    """Re-encoded copies where the history has only a file hash (a re-encode keeps the
+    duration to a few tens of milliseconds of encoder padding). A release is flagged when
+    its account has, within ``same_duration_lookback_days`` either side of it (a longer
+    window than the other patterns': copies of one audio are spread over weeks to months),
+    at least ``same_duration_min_releases``
+    releases (itself included) whose durations agree with its own within
+    ``same_duration_tolerance_s``, under at least ``same_duration_min_titles`` titles, and
+    when so many releases of *every* account agree with that duration that chance does
+    not explain it: :func:`chance_of_agreement` against the density of durations within
+    ``same_duration_window_s`` at most ``same_duration_max_chance``. The density makes the
+    rule hold where durations crowd (an account of hundreds of 30-35 s tracks meets
+    within 0.1 s by chance), and the other accounts' agreeing releases count, since a
+    copy is often spread over several accounts with a few copies each. Reported as
+    ``same_audio`` with ``by: duration``; a check with audio uses the fingerprint index
+    instead.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The releases the densities are measured on: the whole history, or for one new
+        release its account's window and every release whose duration is within
+        ``same_duration_window_s`` of its own (:mod:`compliance.history.incremental`).
+    only : str, optional
+        A release id: test that release alone (the incremental check).
+    """
+    tol, width = th.same_duration_tolerance_s, th.same_duration_window_s
+    span = th.same_duration_lookback_days * _DAY
+    minimum = th.same_duration_min_releases
+    d_all = df["duration_s"].to_numpy(np.float64)
+    t_all = _seconds(df["upload_ts"])
+    acc_all = df["account_id"].to_numpy()
+    ok = np.flatnonzero(np.isfinite(d_all))
+    order = ok[np.argsort(d_all[ok], kind="stable")]
+    by_d = d_all[order]
     # accounts with some run of that many durations chained within the tolerance
     srt = df[["account_id", "duration_s"]].dropna().sort_values(["account_id", "duration_s"])
-    close = (srt["duration_s"].diff() <= th.same_duration_tolerance_s) & (
-        srt["account_id"] == srt["account_id"].shift()
-    )
+    close = (srt["duration_s"].diff() <= tol) & (srt["account_id"] == srt["account_id"].shift())
     run = (~close).cumsum()
     sizes = run.map(run.value_counts())
-    candidates = srt["account_id"][sizes >= th.same_duration_min_releases].unique()
+    candidates = set(srt["account_id"][sizes >= minimum].unique())
+    if only is not None:
+        candidates &= set(df["account_id"][df["release_id"] == only])
+    out = []
     for account, g, t in _by_account(df[df["account_id"].isin(candidates)]):
         d = g["duration_s"].to_numpy(np.float64)
         titles = g["title"].fillna("").str.casefold().to_numpy()
-        seen: set[int] = set()
-        for c in _duration_clusters(d, th.same_duration_tolerance_s):
-            if c.size < th.same_duration_min_releases:
+        for c in _duration_clusters(d, tol):
+            if c.size < minimum:
                 continue
-            c = np.sort(c)
-            for i in c:
-                near = c[np.abs(t[c] - t[i]) <= span]
-                window = int(np.sum(np.abs(t - t[i]) <= span))
-                if near.size >= max(
-                    th.same_duration_min_releases, th.same_duration_min_share * window
-                ) and (len(set(titles[near])) >= th.same_duration_min_titles):
-                    seen.add(int(i))
-            details = {"by": "duration", "releases": int(c.size),
-                       "duration_s": round(float(np.median(d[c])), 2),
-                       "tolerance_s": th.same_duration_tolerance_s}  # fmt: skip
-            out += [
-                Flag(str(g["release_id"].iloc[i]), account, "same_audio", 0.6, details)
-                for i in sorted(seen & set(c.tolist()))
-            ]
+            for i in np.sort(c):
+                if only is not None and g["release_id"].iloc[i] != only:
+                    continue
+                own = c[(np.abs(d[c] - d[i]) <= tol) & (np.abs(t[c] - t[i]) <= span)]
+                if own.size < minimum or len(set(titles[own])) < th.same_duration_min_titles:
+                    continue
+                lo = np.searchsorted(by_d, d[i] - width, side="left")
+                hi = np.searchsorted(by_d, d[i] + width, side="right")
+                near = order[lo:hi]
+                near = near[np.abs(t_all[near] - t[i]) <= span]
+                agree = near[np.abs(d_all[near] - d[i]) <= tol]
+                # the release itself is among both (it is in df)
+                chance = chance_of_agreement(agree.size - 1, near.size - 1, tol, width)
+                if chance > th.same_duration_max_chance:
+                    continue
+                details = {
+                    "by": "duration", "duration_s": round(float(d[i]), 2),
+                    "tolerance_s": tol, "account_releases": int(own.size),
+                    "agreeing_releases": int(agree.size),
+                    "agreeing_accounts": len(set(acc_all[agree])),
+                    "nearby_releases": int(near.size), "chance": float(f"{chance:.2g}"),
+                }  # fmt: skip
+                out.append(Flag(str(g["release_id"].iloc[i]), account, "same_audio", 0.6, details))
     return out
 
 
@@ -397,8 +455,8 @@ def detect(
         flags += burst(account, th)
     if n >= th.short_min_count:
         flags += short_tracks(account, th)
-    if n >= th.same_duration_min_releases:
-        flags += same_duration(account, th)
+    if n >= th.same_duration_min_releases:  # on every account's durations near its own
+        flags += same_duration(df, th, only=only)
     if len(shared) > 1 or n >= th.same_audio_account_min_releases:
         both = pd.concat([account, shared]).drop_duplicates("release_id")
         flags += same_audio(both, th)

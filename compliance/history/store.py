@@ -8,7 +8,7 @@ from dataclasses import fields
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from compliance.history.records import HistoryRelease
 from compliance.storage.models import BankNameRow, HistoryReleaseRow, utcnow
@@ -80,6 +80,36 @@ def load_account_window(store, account_id: str, start: datetime, end: datetime) 
     upload_ts) makes this one range scan)."""
     q = _select().where(
         HistoryReleaseRow.account_id == account_id,
+        HistoryReleaseRow.upload_ts >= start,
+        HistoryReleaseRow.upload_ts <= end,
+    )
+    with store.reader() as s:
+        return _frame(s.execute(q).all())
+
+
+def count_account_durations(
+    store, account_id: str, low_s: float, high_s: float, since: datetime
+) -> int:
+    """How many of one account's releases uploaded since ``since`` have a duration in
+    ``[low_s, high_s]`` seconds (a range scan of the (account_id, upload_ts) index)."""
+    q = select(func.count()).where(
+        HistoryReleaseRow.account_id == account_id,
+        HistoryReleaseRow.upload_ts >= since,
+        HistoryReleaseRow.duration_s >= low_s,
+        HistoryReleaseRow.duration_s <= high_s,
+    )
+    with store.reader() as s:
+        return int(s.scalar(q) or 0)
+
+
+def load_duration_window(
+    store, low_s: float, high_s: float, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Every account's releases uploaded in ``[start, end]`` whose duration is in
+    ``[low_s, high_s]`` seconds (the index on (duration_s, upload_ts))."""
+    q = _select().where(
+        HistoryReleaseRow.duration_s >= low_s,
+        HistoryReleaseRow.duration_s <= high_s,
         HistoryReleaseRow.upload_ts >= start,
         HistoryReleaseRow.upload_ts <= end,
     )

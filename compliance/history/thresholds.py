@@ -28,7 +28,9 @@ class Thresholds:
     same_duration_tolerance_s: float = 0.1
     same_duration_min_releases: int = 4
     same_duration_min_titles: int = 3
-    same_duration_min_share: float = 0.2
+    same_duration_window_s: float = 1.0
+    same_duration_lookback_days: float = 90.0
+    same_duration_max_chance: float = 1e-6
     burst_window_h: float = 1.0
     burst_min_releases: int = 20
     burst_min_share_of_day: float = 0.5

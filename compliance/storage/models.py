@@ -306,6 +306,11 @@ Index(
     HistoryReleaseRow.account_id,
     HistoryReleaseRow.upload_ts,
 )
+Index(
+    "ix_history_releases_duration_s_upload_ts",
+    HistoryReleaseRow.duration_s,
+    HistoryReleaseRow.upload_ts,
+)
 
 
 class BankNameRow(Base):
