@@ -200,6 +200,11 @@ def test_same_duration_weighs_other_accounts_copies_against_the_crowd():
     f = next(f for f in flags if f.pattern == "same_audio")
     assert f.details["by"] == "duration" and f.details["agreeing_accounts"] >= 5
     assert f.details["chance"] <= 1e-6
+    from compliance.detectors.history import HistoryDetector
+
+    (ev,) = HistoryDetector().evidence_of([f])
+    assert ev.kind.value == "bulk_pattern" and ev.details["pattern"] == "same_audio"
+    assert "4 releases of this account" in ev.explanation and "share a duration" in ev.explanation
 
 
 def test_same_duration_ignores_an_account_of_many_short_tracks():

@@ -33,7 +33,9 @@ def _explain(f: Flag) -> str:
     if f.pattern == "same_audio":
         if d.get("by") == "duration":
             return (
-                f"{d['releases']} releases of this account share a duration of {d['duration_s']} s"
+                f"{d['account_releases']} releases of this account, {d['agreeing_releases']} "
+                f"of {d['agreeing_accounts']} accounts in all, share a duration of "
+                f"{d['duration_s']} s within {d['tolerance_s']:g} s (chance {d['chance']:.1g})"
             )
         if "accounts" in d:
             return f"the same audio appears under {d['accounts']} accounts and {d['titles']} titles"
@@ -62,7 +64,7 @@ class HistoryDetector:
     """Evidence of :mod:`compliance.history.patterns` for the upload being checked."""
 
     name = "history"
-    version = "1"
+    version = "2"  # 2: same audio by duration weighs every account (patterns.same_duration)
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         if ctx.history is None:
