@@ -119,15 +119,25 @@ class App:
 
         return BankCache(self.store)
 
-    def scanner(self, *, record: bool = True, decoder: str | None = None, history: bool = True):
+    def scanner(
+        self,
+        *,
+        record: bool = True,
+        decoder: str | None = None,
+        history: bool = True,
+        audio_keys: bool = False,
+    ):
         """A Scanner on the current catalogue view; ``decoder="ffmpeg"`` for untrusted
         uploads (see :data:`compliance.pipeline.scan.DECODER`). ``history=False``: no
         account evidence and nothing recorded in the release history (the API's
-        content-addressed analyses, shared by every account that submits the audio)."""
+        content-addressed analyses, shared by every account that submits the audio);
+        ``audio_keys=True``: the results carry the audio's Chromaprint lookup keys, for the
+        account evidence settled per submission."""
         from compliance.pipeline.scan import DECODER, Scanner
 
         return Scanner(
             history=history,
+            audio_keys=audio_keys,
             store=self.store,
             catalogue=self.catalogue(),
             policy=self.policy,

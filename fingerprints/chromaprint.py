@@ -234,3 +234,77 @@ def compare(
     return ChromaprintMatch(
         score=1.0 - ber, offset_s=off * ITEM_S, overlap_s=n * ITEM_S, bit_error_rate=ber
     )
+
+
+KEY_BITS = 16
+"""Top bits of each of the two items a lookup key is made of."""
+KEY_GAP = 4
+"""Items between the two items of a key (0.5 s)."""
+KEY_RATE = 16
+"""One key in this many (by the key's hash) is kept: :func:`lookup_keys`."""
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a fixed bijection of uint64 that spreads the keys' bits."""
+    x = x.astype(np.uint64, copy=True)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def lookup_keys(items: np.ndarray) -> np.ndarray:
+    """A consistent sample of a fingerprint's item pairs, for finding copies of the same
+    audio in a table of many recordings (the history of delivered releases).
+
+    Every pair of items :data:`KEY_GAP` apart gives a key (the top :data:`KEY_BITS` bits
+    of both; pairs inside a run of identical items, such as silence, are skipped); a key
+    is kept when its hash falls in the lowest 1/:data:`KEY_RATE` of the hash range. The
+    choice depends on the key alone, so two copies of a recording keep the same keys
+    wherever the items survived the copy, and a part of a recording keeps a subset of
+    the whole's keys. About 27 keys per minute of music.
+
+    Parameters
+    ----------
+    items : ndarray of uint32, shape (n_items,)
+        A raw fingerprint (:func:`fingerprint`).
+
+    Returns
+    -------
+    ndarray of int64, shape (n_keys,)
+        The kept keys' hashes (as signed 64-bit integers, for a database column),
+        sorted, unique.
+    """
+    fp = _as_items(items, "items")
+    if fp.size <= KEY_GAP:
+        return np.empty(0, np.int64)
+    shift = np.uint32(32 - KEY_BITS)
+    first, second = fp[:-KEY_GAP] >> shift, fp[KEY_GAP:] >> shift
+    moving = fp[:-KEY_GAP] != fp[1 : fp.size - KEY_GAP + 1]
+    keys = (first.astype(np.uint64) << np.uint64(KEY_BITS)) | second.astype(np.uint64)
+    h = _mix64(keys[moving])
+    h = np.unique(h[h < np.uint64((_MASK64 + 1) // KEY_RATE)])
+    return h.view(np.int64)
+
+
+def key_containment(query: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
+    """How many :func:`lookup_keys` two recordings share, and that count over the
+    smaller key set (1.0 when one is a copy of a part of the other and every key
+    survived).
+
+    On the development corpus (212 catalogue tracks against its 84 unrelated uploads:
+    17,808 pairs), no unrelated pair shared 4 keys and a quarter of the smaller set (the
+    most keys shared: 7, at 0.125; the largest share: 0.25, of 2 keys); of the copies,
+    every 64 kbit/s MP3 (28), every copy with noise at 20 dB and every 30 s excerpt (20
+    each) did, at 10 dB 14 of 20, 15 s excerpts 8 of 20, EQ 5 of 20, speed, pitch or
+    tempo changes none (docs/benchmarks.md, issue 6). About 27 keys per minute.
+    """
+    q = np.asarray(query, np.int64)
+    r = np.asarray(reference, np.int64)
+    if q.size == 0 or r.size == 0:
+        return 0, 0.0
+    shared = int(np.intersect1d(q, r, assume_unique=True).size)
+    return shared, shared / min(q.size, r.size)

@@ -290,6 +290,17 @@ def test_account_evidence_is_each_submitters_own_and_history_records_them(
     with app.store.session() as s:
         accounts = set(s.scalars(select(HistoryReleaseRow.account_id)))
     assert {"bulk", "quiet", "third"} <= accounts
+    # a re-encoded copy (another file hash, a new analysis) is found by fingerprint
+    from fingerprints.audio import encode
+
+    encode(synth_piece(4242, 20.0, sample_rate=22050), 22050, tmp_path / "d.mp3", codec="mp3",
+           bitrate="64k")  # fmt: skip
+    d = _submit(client, keys["submitter"], [("d.mp3", (tmp_path / "d.mp3").read_bytes())],
+                {"account_id": "fourth"}).json()["scans"][0]  # fmt: skip
+    assert not d["deduplicated"] and ScanWorker(app).run_once().state == "done"
+    rd = client.get(f"/v1/scans/{d['scan_id']}", headers=keys["reader"]).json()["result"]
+    (fp,) = [e for e in rd["evidence"] if e["kind"] == "duplicate_across_accounts"]
+    assert fp["details"]["by"] == "fingerprint" and fp["details"]["accounts"] == 4
 
 
 def test_non_audio_ends_failed_with_its_code(app, client, keys):

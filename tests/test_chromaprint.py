@@ -225,3 +225,30 @@ def test_pcm_conversion_matches_the_plain_formula():
     got = C.fingerprint(AudioClip(x, 11025))
     assert got.size > 0 and np.array_equal(got, C.fingerprint(same))
     assert np.array_equal(x, keep, equal_nan=True)
+
+
+# ---------------------------------------------------------------- lookup keys
+
+
+def test_lookup_keys_are_a_consistent_sample(song_fp):
+    keys = C.lookup_keys(song_fp)
+    assert keys.dtype == np.int64 and np.all(np.diff(keys) > 0) and np.all(keys >= 0)
+    part = C.lookup_keys(song_fp[40:130])
+    assert part.size and np.isin(part, keys).all()  # a part keeps a subset of the keys
+    assert C.key_containment(part, keys) == (part.size, 1.0)
+    rng = np.random.default_rng(4)
+    random_items = rng.integers(0, 2**32, 32_000, dtype=np.uint64).astype(np.uint32)
+    kept = C.lookup_keys(random_items).size
+    assert abs(kept - 32_000 / C.KEY_RATE) < 4 * np.sqrt(32_000 / C.KEY_RATE)
+    assert C.lookup_keys(np.full(500, 7, np.uint32)).size == 0  # a run (silence) has none
+    assert C.lookup_keys(np.zeros(3, np.uint32)).size == 0
+
+
+def test_a_reencoded_copy_shares_its_keys_and_unrelated_audio_does_not(tmp_path, song, song_fp):
+    keys = C.lookup_keys(song_fp)
+    encode(song, SR, tmp_path / "s.mp3", codec="mp3", bitrate="64k")
+    shared, frac = C.key_containment(C.lookup_keys(C.fingerprint(decode(tmp_path / "s.mp3"))), keys)
+    assert shared >= 4 and frac >= 0.25
+    for seed in (12, 13, 14):
+        other = C.lookup_keys(C.fingerprint(AudioClip(tune(seed, 20.0), SR)))
+        assert C.key_containment(other, keys)[1] < 0.25

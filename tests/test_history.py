@@ -371,3 +371,48 @@ def test_cli_flags_since_and_report_formats(tmp_path):
     assert r.exit_code == 0 and "high_volume (120)" in r.output
     r = run.invoke(main, ["bank", "remove", "--kind", "protected_artist", "Nobody"], env=env)
     assert r.exit_code == 1 and "not in the protected_artist bank" in r.output
+
+
+def test_check_finds_a_reencoded_copy_another_account_delivered(tmp_path):
+    from compliance.synth import synth_piece
+    from fingerprints.audio import encode, write_wav
+
+    env = {"COMPLIANCE_HOME": str(tmp_path / "home")}
+    sr = 22050
+    piece = synth_piece(21, 40.0, sample_rate=sr)
+    write_wav(tmp_path / "orig.wav", piece, sr)
+    encode(piece, sr, tmp_path / "copy.mp3", codec="mp3", bitrate="64k")
+    write_wav(tmp_path / "other.wav", synth_piece(22, 40.0, sample_rate=sr), sr)
+    run = CliRunner()
+
+    def check(name, account, title):
+        meta = tmp_path / f"{account}-{title}.json"
+        meta.write_text(json.dumps({"account_id": account, "artist": "A", "title": title}))
+        r = run.invoke(main, ["check", str(tmp_path / name), "--metadata", str(meta), "--json"],
+                       env=env)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        out = json.loads(next(x for x in r.output.splitlines() if x.startswith("{")))
+        return [e for e in out["evidence"] if e["kind"] == "duplicate_across_accounts"]
+
+    assert check("orig.wav", "first", "Original") == []
+    (dup,) = check("copy.mp3", "second", "Renamed")  # another file hash, the same audio
+    assert dup["details"]["by"] == "fingerprint" and dup["details"]["accounts"] == 2
+    assert dup["details"]["containment"] >= 0.25 and "other account" in dup["explanation"]
+    assert check("other.wav", "second", "Unrelated") == []
+    # the very file another account delivered: found by its hash, not twice
+    (same,) = check("copy.mp3", "first", "Again")
+    assert same["details"].get("by") != "fingerprint" and same["details"]["accounts"] == 2
+    own = synth_piece(23, 40.0, sample_rate=sr)
+    write_wav(tmp_path / "own.wav", own, sr)
+    encode(own, sr, tmp_path / "own.mp3", codec="mp3", bitrate="96k")
+    assert check("own.wav", "third", "Mine") == []
+    assert check("own.mp3", "third", "Mine, remastered") == []  # the account's own audio
+    # the whole history's flags find the same copies among the checked releases
+    r = run.invoke(main, ["history", "flags", "--format", "jsonl"], env=env)
+    assert r.exit_code == 0, r.output
+    got = [json.loads(x) for x in r.output.splitlines() if x.startswith("{")]
+    by_fp = [
+        f for f in got if f["pattern"] == "same_audio" and f["details"].get("by") == "fingerprint"
+    ]
+    assert {f["account_id"] for f in by_fp} == {"first", "second"}
+    assert all(f["details"]["accounts"] == 2 for f in by_fp)

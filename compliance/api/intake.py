@@ -392,7 +392,10 @@ def settle_account_evidence(store, policy, job_id: str) -> dict[str, list[dict[s
             out[scan_id] = stored
             continue
         meta = ReleaseMetadata.from_mapping(declared or {})
-        evidence = [e.to_dict() for e in submission_evidence(hook, meta, content_hash, duration_s)]
+        got = submission_evidence(
+            hook, meta, content_hash, duration_s, audio_keys=result.get("audio_keys")
+        )
+        evidence = [e.to_dict() for e in got]
         with store.session() as s, s.begin():
             s.execute(
                 update(ReleaseFileRow)

@@ -37,6 +37,12 @@ def _explain(f: Flag) -> str:
                 f"of {d['agreeing_accounts']} accounts in all, share a duration of "
                 f"{d['duration_s']} s within {d['tolerance_s']:g} s (chance {d['chance']:.1g})"
             )
+        if d.get("by") == "fingerprint":
+            return (
+                f"the same audio (a copy by fingerprint: {d['shared_keys']} lookup keys, "
+                f"{d['containment']:.0%} of them) was delivered by {d['accounts'] - 1} other "
+                f"account(s), {d['n_releases']} release(s)"
+            )
         if "accounts" in d:
             return f"the same audio appears under {d['accounts']} accounts and {d['titles']} titles"
         return f"{d['account_duplicated_releases']} recent releases of this account duplicate audio"

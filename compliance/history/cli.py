@@ -21,12 +21,16 @@ def _app():
 
 def _flags(app, since: datetime | None):
     from compliance.history import patterns
+    from compliance.history.incremental import fingerprint_flags
     from compliance.history.store import list_names, load_history
     from compliance.metadata.names import ProtectedNames
 
     df = load_history(app.store)
     protected = ProtectedNames(list_names(app.store, PROTECTED_ARTIST))
-    flags = patterns.detect(df, app.policy.history_thresholds(), protected=protected)
+    th = app.policy.history_thresholds()
+    flags = patterns.detect(df, th, protected=protected)
+    if not df.empty:  # copies found by fingerprint among checked releases
+        flags += fingerprint_flags(app.store, df, th)
     if since is not None:
         recent = set(df.loc[df["upload_ts"] >= since, "release_id"])
         flags = [f for f in flags if f.release_id in recent]

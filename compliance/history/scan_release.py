@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from compliance.domain import ReleaseMetadata
@@ -61,21 +62,38 @@ class HistoryHook:
             self._protected = ProtectedNames(list_names(self.store, PROTECTED_ARTIST))
         return self._protected
 
-    def flags(self, release: HistoryRelease) -> list:
+    def flags(self, release: HistoryRelease, *, audio_keys: Sequence[int] | None = None) -> list:
+        """The account-pattern flags of ``release``; with ``audio_keys`` (its audio's
+        :func:`fingerprints.chromaprint.lookup_keys`) copies delivered by other accounts
+        are found by fingerprint too."""
         from compliance.history.incremental import flags_for_release
 
-        return flags_for_release(self.store, release, self.thresholds, protected=self.protected())
+        return flags_for_release(
+            self.store, release, self.thresholds, protected=self.protected(),
+            audio_keys=audio_keys,
+        )  # fmt: skip
 
-    def record(self, release: HistoryRelease) -> None:
-        from compliance.history.store import insert_releases
+    def record(self, release: HistoryRelease, *, audio_keys: Sequence[int] | None = None) -> None:
+        """Record the release (and its audio's lookup keys) in the history."""
+        from compliance.history.store import insert_audio_keys, insert_releases
 
         insert_releases(self.store, [release], source="check")
+        if audio_keys is not None and len(audio_keys):
+            insert_audio_keys(self.store, release.release_id, release.account_id, audio_keys)
 
 
-def submission_evidence(hook: HistoryHook, meta: ReleaseMetadata, content_hash: str,
-                        duration_s: float) -> list:  # fmt: skip
+def submission_evidence(
+    hook: HistoryHook,
+    meta: ReleaseMetadata,
+    content_hash: str,
+    duration_s: float,
+    *,
+    audio_keys: Sequence[int] | None = None,
+) -> list:
     """Account evidence of one submission of analysed audio, and the submission recorded
     in the history (as ``compliance check`` does); [] without an account id.
+    ``audio_keys``: the analysis's Chromaprint lookup keys (copies other accounts
+    delivered are found by fingerprint too).
 
     Returns
     -------
@@ -86,6 +104,6 @@ def submission_evidence(hook: HistoryHook, meta: ReleaseMetadata, content_hash: 
     release = release_of_upload(meta, content_hash, duration_s)
     if release is None:
         return []
-    flags = hook.flags(release)
-    hook.record(release)
+    flags = hook.flags(release, audio_keys=audio_keys)
+    hook.record(release, audio_keys=audio_keys)
     return HistoryDetector().evidence_of(flags)

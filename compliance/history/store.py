@@ -1,17 +1,22 @@
-"""The release history and the name banks in the store (tables ``history_releases``
-and ``bank_names``)."""
+"""The release history, its audio lookup keys and the name banks in the store (tables
+``history_releases``, ``history_audio_keys`` and ``bank_names``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import func, insert, select
 
 from compliance.history.records import HistoryRelease
-from compliance.storage.models import BankNameRow, HistoryReleaseRow, utcnow
+from compliance.storage.models import (
+    BankNameRow,
+    HistoryAudioKeyRow,
+    HistoryReleaseRow,
+    utcnow,
+)
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(HistoryRelease))
 """The columns of a history frame: the fields of :class:`HistoryRelease`."""
@@ -124,6 +129,94 @@ def load_by_audio(store, keys: Sequence[str]) -> pd.DataFrame:
         return _frame([])
     with store.reader() as s:
         return _frame(s.execute(_select().where(HistoryReleaseRow.audio_key.in_(keys))).all())
+
+
+def insert_audio_keys(store, release_id: str, account_id: str, keys: Sequence[int]) -> int:
+    """Store the lookup keys of a stored release's audio
+    (:func:`fingerprints.chromaprint.lookup_keys`), unless it has some already.
+
+    Returns
+    -------
+    int
+        How many were added.
+    """
+    keys = sorted({int(k) for k in keys})
+    if not keys:
+        return 0
+    with store.session() as s, s.begin():
+        have = s.scalar(
+            select(func.count()).where(HistoryAudioKeyRow.release_id == release_id)
+        )  # fmt: skip
+        if have:
+            return 0
+        rows = [{"key": k, "release_id": release_id, "account_id": account_id} for k in keys]
+        s.connection().execute(insert(HistoryAudioKeyRow.__table__), rows)
+    return len(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMatch:
+    """A stored release that shares lookup keys with a new one."""
+
+    release_id: str
+    account_id: str
+    shared: int
+    """Keys in common."""
+    n_keys: int
+    """Keys the stored release has."""
+
+
+def releases_sharing_keys(
+    store, keys: Sequence[int], *, other_than_account: str, min_shared: int
+) -> list[KeyMatch]:
+    """Releases of other accounts that share at least ``min_shared`` of ``keys`` (one
+    grouped scan of the key index, then the key counts of the few that pass)."""
+    keys = sorted({int(k) for k in keys})
+    if not keys:
+        return []
+    k = HistoryAudioKeyRow
+    with store.reader() as s:
+        q = (
+            select(k.release_id, k.account_id, func.count())
+            .where(k.key.in_(keys), k.account_id != other_than_account)
+            .group_by(k.release_id, k.account_id)
+            .having(func.count() >= min_shared)
+        )
+        hits = s.execute(q).all()
+        if not hits:
+            return []
+        ids = [h[0] for h in hits]
+        sizes = dict(
+            s.execute(
+                select(k.release_id, func.count()).where(k.release_id.in_(ids))
+                .group_by(k.release_id)
+            ).all()
+        )  # fmt: skip
+    return [KeyMatch(r, a, int(n), int(sizes.get(r, 0))) for r, a, n in hits]
+
+
+def key_pairs(store, *, min_shared: int) -> tuple[dict[str, list[KeyMatch]], dict[str, int]]:
+    """For every release with lookup keys, the releases of other accounts sharing at
+    least ``min_shared`` of them (a self-join of the key table: for ``history flags``),
+    and how many keys each release has."""
+    a = HistoryAudioKeyRow.__table__.alias("a")
+    b = HistoryAudioKeyRow.__table__.alias("b")
+    q = (
+        select(a.c.release_id, b.c.release_id, b.c.account_id, func.count())
+        .select_from(a.join(b, (a.c.key == b.c.key) & (a.c.account_id != b.c.account_id)))
+        .group_by(a.c.release_id, b.c.release_id, b.c.account_id)
+        .having(func.count() >= min_shared)
+    )
+    k = HistoryAudioKeyRow
+    with store.reader() as s:
+        pairs = s.execute(q).all()
+        if not pairs:
+            return {}, {}
+        sizes = dict(s.execute(select(k.release_id, func.count()).group_by(k.release_id)).all())
+    out: dict[str, list[KeyMatch]] = {}
+    for rid, other, account, n in pairs:
+        out.setdefault(rid, []).append(KeyMatch(other, account, int(n), int(sizes[other])))
+    return out, {r: int(n) for r, n in sizes.items()}
 
 
 def add_names(store, kind: str, names: Iterable[str], *, added_by: str = "cli") -> int:

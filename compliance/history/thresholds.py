@@ -31,6 +31,8 @@ class Thresholds:
     same_duration_window_s: float = 1.0
     same_duration_lookback_days: float = 90.0
     same_duration_max_chance: float = 1e-6
+    fingerprint_min_shared_keys: int = 4
+    fingerprint_min_containment: float = 0.25
     burst_window_h: float = 1.0
     burst_min_releases: int = 20
     burst_min_share_of_day: float = 0.5

@@ -121,7 +121,9 @@ class ScanWorker:
         beat.stop()
         observe_scan(result.timings_s, "decided" if result.ok else "content_error")
         if result.ok:
-            done = self._settle(job, lambda: self.queue.complete(job.id, self.id, result.to_json()))
+            # the lookup keys ride along for the per-submission account evidence
+            body = {**result.to_json(), "audio_keys": result.audio_keys}
+            done = self._settle(job, lambda: self.queue.complete(job.id, self.id, body))
             self._account_evidence(done)
             return done
         return self._settle(job, lambda: self.queue.fail(
@@ -165,7 +167,7 @@ class ScanWorker:
         # only in a limited ffmpeg subprocess, never in this process. No account
         # evidence here: the analysis is shared by every submission of the same audio;
         # each submission's account evidence is settled after (_account_evidence).
-        scanner = self.app.scanner(decoder="ffmpeg", history=False)
+        scanner = self.app.scanner(decoder="ffmpeg", history=False, audio_keys=True)
         path = blobs.path(address)
         result = scanner.check(path, meta, file_name=name)
         if result.error_message:  # the blob's location is ours, not the client's business

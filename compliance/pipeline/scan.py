@@ -53,6 +53,10 @@ class ScanResult:
     #: What the cover search rescored and why each was reported or not (None when the
     #: cover search did not run: no cover index, a catalogue recording, atonal audio).
     cover_candidates: list[CoverCandidate] | None = None
+    #: The upload's Chromaprint lookup keys (:func:`fingerprints.chromaprint.lookup_keys`)
+    #: when the scan computed them (account history, or ``audio_keys=True``); not part of
+    #: the ``--json`` contract.
+    audio_keys: list[int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -110,6 +114,9 @@ class Scanner:
     history : bool
         Account evidence from the release history (:mod:`compliance.history`) for
         uploads with an account id, and the upload recorded in it.
+    audio_keys : bool
+        Compute every upload's Chromaprint lookup keys (:attr:`ScanResult.audio_keys`)
+        even without history (for account evidence settled later: the API).
     voices : compliance.voices.search.BankCache, optional
         The protected-voice bank view to search (a process keeps one, so its faiss
         index is not rebuilt per scanner); default: a new one on ``store``.
@@ -127,6 +134,7 @@ class Scanner:
         record: bool = True,
         decoder: str = DECODER,
         history: bool = True,
+        audio_keys: bool = False,
         voices=None,
     ) -> None:
         self.store = store
@@ -137,6 +145,7 @@ class Scanner:
         self.max_bytes = max_bytes
         self.record = record
         self.decoder = decoder
+        self.want_audio_keys = audio_keys
         self.history = None
         if history and store is not None and hasattr(policy, "history_thresholds"):
             from compliance.history.scan_release import HistoryHook
@@ -222,6 +231,14 @@ class Scanner:
 
                 release = release_of_upload(meta, result.content_hash, clip.duration_s)
             hook = self.history
+            keys: list = []
+
+            def audio_keys(c: ScanContext):
+                """The upload's Chromaprint lookup keys, computed once (history only)."""
+                if not keys:
+                    keys.append(chromaprint.lookup_keys(c.chromaprint))
+                return keys[0]
+
             ctx = ScanContext(
                 file=str(path),
                 clip=clip,
@@ -230,7 +247,11 @@ class Scanner:
                 search=search,
                 chromaprint_of=self._chromaprint_of,
                 cover_search=None if catalogue_cover_search is None else cover_search,
-                history=(lambda _ctx: hook.flags(release)) if release and hook else None,
+                history=(
+                    (lambda c: hook.flags(release, audio_keys=audio_keys(c)))
+                    if release and hook
+                    else None
+                ),
                 voices=self._voices.snapshot if self._voices is not None else None,
                 decoder=self.decoder,
             )
@@ -241,6 +262,9 @@ class Scanner:
                 # the shared search runs inside the first detector that asks for it
                 own = time.perf_counter() - t0 - (timings.get("catalogue_search", 0.0) - searched)
                 timings[f"detector.{det.name}"] = own
+            if self.want_audio_keys:
+                audio_keys(ctx)
+            result.audio_keys = [int(k) for k in keys[0]] if keys else None
             if considered is not None:
                 upload_s = clip.duration_s
                 result.candidates = [candidate(m, upload_s, active=a) for m, a in considered]
@@ -258,7 +282,7 @@ class Scanner:
         if self.record and result.ok:
             result.scan_id = self._record(result, meta)
             if self.history is not None and release is not None:
-                self.history.record(release)
+                self.history.record(release, audio_keys=keys[0] if keys else None)
         return result
 
     def _record(self, result: ScanResult, meta: ReleaseMetadata) -> str:

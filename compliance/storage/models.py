@@ -313,6 +313,21 @@ Index(
 )
 
 
+class HistoryAudioKeyRow(Base):
+    """One Chromaprint lookup key of a checked release's audio
+    (:func:`fingerprints.chromaprint.lookup_keys`): the fingerprint index of delivered
+    audio, which finds a re-encoded copy that another account delivered."""
+
+    __tablename__ = "history_audio_keys"
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    release_id: Mapped[str] = mapped_column(
+        ForeignKey("history_releases.release_id", ondelete="CASCADE"), primary_key=True,
+        index=True,
+    )  # fmt: skip
+    account_id: Mapped[str] = mapped_column(String(128), nullable=False)
+
+
 class BankNameRow(Base):
     """A name in a name bank (``protected_artist``): operators edit it from the CLI."""
 

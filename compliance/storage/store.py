@@ -102,7 +102,7 @@ def _ping_if_idle(engine):
     return checkout
 
 
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010"
 """The newest migration's revision (a test checks it against the migrations folder)."""
 
 
