@@ -254,17 +254,17 @@ def chance_of_agreement(agreeing: int, nearby: int, tolerance_s: float, window_s
 
 
 def same_duration(df: pd.DataFrame, th: Thresholds, *, only: str | None = None) -> list[Flag]:
-    """Re-encoded copies where the history has only a file hash (a re-encode keeps the
-    duration to a few tens of milliseconds of encoder padding). A release is flagged when
-    its account has, within ``same_duration_lookback_days`` either side of it (a longer
-    window than the other patterns': copies of one audio are spread over weeks to
-    months), at least ``same_duration_min_releases`` releases (itself included) whose
-    durations agree with its own within ``same_duration_tolerance_s``, under at least
-    ``same_duration_min_titles`` titles, and when so many releases of *every* account
-    agree with that duration that chance does not explain it: :func:`chance_of_agreement` against the density of durations within
-    ``same_duration_window_s`` at most ``same_duration_max_chance``. The density makes the
-    rule hold where durations crowd (an account of hundreds of 30-35 s tracks meets
-    within 0.1 s by chance), and the other accounts' agreeing releases count, since a
+    """Re-encoded copies where the history has only a file hash (a re-encode keeps the duration
+    to a few tens of milliseconds of encoder padding). A release is flagged when its account
+    has, within ``same_duration_lookback_days`` either side of it (a longer window than the
+    other patterns': copies of one audio are spread over weeks to months), at least
+    ``same_duration_min_releases`` releases (itself included) whose durations agree with its
+    own within ``same_duration_tolerance_s``, under at least ``same_duration_min_titles``
+    titles, and when so many releases of *every* account agree with that duration that
+    chance does not explain it: :func:`chance_of_agreement` against the density of durations
+    within ``same_duration_window_s`` at most ``same_duration_max_chance``. The density
+    makes the rule hold where durations crowd (an account of hundreds of 30-35 s tracks
+    meets within 0.1 s by chance), and the other accounts' agreeing releases count, since a
     copy is often spread over several accounts with a few copies each. Reported as
     ``same_audio`` with ``by: duration``; a check with audio uses the fingerprint index
     instead.
