@@ -51,7 +51,7 @@ SUMMARY_FEATURES = (
 
 class AIDetector:
     name = "ai"
-    version = "1"
+    version = "2"
 
     def __init__(
         self,
