@@ -54,7 +54,7 @@ bench: $(STAMP) $(GE2E)
 bench-cover: $(STAMP) $(GE2E)
 	$(PY) scripts/bench_cover.py
 
-# The AI-generated-audio classifier (fingerprints/models/ai_v1.json and its card), trained
+# The AI-generated-audio classifier (fingerprints/models/ai_v2.json and its card), trained
 # from data the script renders itself (Debian music packages, fluidsynth, the project's
 # synthesiser; never the evaluation corpus). AI_TRAIN_CACHE holds the rendered set
 # (outside the repository; about 1 GB, 20-30 minutes on 2 cores the first time).

@@ -4,7 +4,7 @@ The model file is plain JSON (no pickle): the feature names and version it was t
 on, the standardisation (mean, scale), the classifier's arrays (a logistic regression
 or a one-hidden-layer ReLU network) and the Platt calibration ``p = 1 / (1 + exp(-(a *
 s + b)))`` of its raw logit ``s``. ``scripts/train_ai.py`` writes it and a card
-(``ai_v1.card.json``: training data, seeds, held-out metrics, reliability table, the
+(``ai_v2.card.json``: training data, seeds, held-out metrics, reliability table, the
 model's SHA-256).
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from fingerprints import ai_traces
 
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODEL_DIR / f"ai_v{MODEL_VERSION}.json"
 
@@ -113,7 +113,7 @@ class AIModel:
 
 
 def load(path: str | os.PathLike | None = None) -> AIModel:
-    """Read and check a model file (default: the packaged ``ai_v1.json``).
+    """Read and check a model file (default: the packaged ``ai_v2.json``).
 
     Raises
     ------

@@ -3,7 +3,8 @@
 The features are meant for a small classifier (:mod:`fingerprints.ai_model`) that tells
 generator-style audio (a spectrogram decoded by Griffin-Lim or by a neural vocoder with
 upsampling layers) from recorded or synthesised music. They are computed from one STFT
-(2048-point Hann window, hop 512, at 44.1 kHz) of a mono window of audio:
+(2048-point Hann window, hop 512, at 44.1 kHz) of a mono window of audio, but for the
+mel-span residuals, which are measured at Riffusion's own window and FFT length:
 
 * **band limit**: where the long-term spectrum ends (``edge_khz``), how steep and deep the
   edge is, the drop across 10 kHz (Riffusion's mel image stops there), the energy above
@@ -16,6 +17,14 @@ upsampling layers) from recorded or synthesised music. They are computed from on
   instantaneous frequency; Griffin-Lim's phase estimate smears it. The median spread of
   the instantaneous frequency across each peak's neighbours (in bins) per band, its
   frame-to-frame jitter, and the frame-to-frame flutter of peak levels;
+* **mel-span residual at Riffusion's resolution**: Riffusion's decoder turns a 512-bin
+  HTK mel image (0-10 kHz) of a 100 ms Hann window zero-padded to a 400 ms FFT back into
+  a linear magnitude by least squares, so the magnitude Griffin-Lim is asked to match
+  lies in the span of the 512 triangular filters: above 1.5 kHz, where a filter covers
+  many 2.5 Hz bins, it is smooth between the filter centres (12-40 Hz apart), and the
+  noise-like fine structure of real audio (10 Hz and finer at this window) is gone. The
+  features are the share of each frame's magnitude energy outside that span (dB; median
+  over frames) per band, at that window and FFT length;
 * **ordinary statistics**: spectral flatness per band, fine-structure roughness,
   centroid and roll-off, onset sharpness (Griffin-Lim smears transients), spectral flux,
   waveform crest and kurtosis, and the largest flux jump at a 5.12 s tile period
@@ -28,12 +37,14 @@ through the deep stop band and the flatness features.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.fft as sfft
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import median_filter, uniform_filter1d
 
-FEATURE_VERSION = "1"
+FEATURE_VERSION = "2"
 """Bumped whenever a feature's definition changes (models are trained per version)."""
 SAMPLE_RATE = 44100
 """The rate the features are defined at, Hz."""
@@ -76,10 +87,24 @@ FEATURE_NAMES: tuple[str, ...] = (
     "crest_db",
     "kurtosis",
     "tile_flux_z",
+    "mel_span_resid_low_db",
+    "mel_span_resid_mid_db",
+    "mel_span_resid_high_db",
+    "mel_span_resid_all_db",
 )
 """Names of the entries of :func:`trace_features`' vector, in order."""
 
 _BANDS_HZ = ((200.0, 2000.0), (2000.0, 5000.0), (5000.0, 10000.0))
+SPAN_WIN = 4410
+"""Riffusion's analysis window, samples at 44.1 kHz (100 ms Hann)."""
+SPAN_N_FFT = 17640
+"""Riffusion's padded FFT length (400 ms)."""
+SPAN_HOP = 2205
+"""Hop of the mel-span analysis (50 ms; Riffusion's own 10 ms hop costs 5x more and
+measures the same)."""
+SPAN_N_MELS = 512
+SPAN_F_MAX = 10000.0
+_SPAN_BANDS_HZ = ((1500.0, 3000.0), (3000.0, 6000.0), (6000.0, 9800.0))
 _WINDOW = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
 
 
@@ -110,6 +135,65 @@ def _instantaneous_bins(Xp: np.ndarray, pk: np.ndarray) -> np.ndarray:
     inst = np.full(pk.shape, np.nan, dtype=np.float32)
     inst[t, j] = jf + _princarg(dphi) * np.float32(N_FFT / (2 * np.pi * HOP))
     return inst
+
+
+@lru_cache(maxsize=1)
+def _span_bases() -> tuple[np.ndarray, list[tuple[int, int, np.ndarray]]]:
+    """The analysis window and, per band of :data:`_SPAN_BANDS_HZ`, its FFT bin range
+    and an orthonormal basis (bins x filters) of Riffusion's mel filters restricted to
+    it (the filters that touch the band)."""
+    from fingerprints.generators import htk_mel_filterbank
+
+    fb = htk_mel_filterbank(
+        sample_rate=SAMPLE_RATE, n_fft=SPAN_N_FFT, n_mels=SPAN_N_MELS, f_max=SPAN_F_MAX
+    ).astype(np.float64)
+    out = []
+    for f0, f1 in _SPAN_BANDS_HZ:
+        b0, b1 = round(f0 * SPAN_N_FFT / SAMPLE_RATE), round(f1 * SPAN_N_FFT / SAMPLE_RATE)
+        sub = fb[b0:b1]
+        q, _ = np.linalg.qr(sub[:, np.nonzero(sub.max(axis=0) > 0)[0]])
+        out.append((b0, b1, q.astype(np.float32)))
+    win = np.hanning(SPAN_WIN + 1)[:-1].astype(np.float32)  # periodic, as Riffusion's
+    return win, out
+
+
+def mel_span_residuals(x: np.ndarray) -> np.ndarray:
+    """Share of the magnitude energy outside the span of Riffusion's mel filters.
+
+    Parameters
+    ----------
+    x : ndarray of float32, shape (n,)
+        Mono audio at 44.1 kHz, peak-normalised; at least one :data:`SPAN_WIN`.
+
+    Returns
+    -------
+    ndarray of float64, shape (4,)
+        Median over frames of ``10 log10(residual energy / energy)`` of each band of
+        :data:`_SPAN_BANDS_HZ` (frames where the band is more than 60 dB under its
+        loudest frame are left out), and the energy-weighted value over the three
+        bands together. 0 dB (nothing in the span) when a band has under 3 frames.
+    """
+    win, bases = _span_bases()
+    if x.size < SPAN_WIN:
+        return np.zeros(len(bases) + 1)
+    frames = sliding_window_view(x, SPAN_WIN)[::SPAN_HOP] * win[None, :]
+    M = np.abs(sfft.rfft(frames, n=SPAN_N_FFT, axis=1)[:, : bases[-1][1]])
+    out, res_tot, en_tot = [], 0.0, 0.0
+    for b0, b1, q in bases:
+        m = M[:, b0:b1]
+        en = (m * m).sum(axis=1, dtype=np.float64)
+        keep = en > en.max() * 1e-6
+        if keep.sum() < 3:
+            out.append(0.0)
+            continue
+        proj = m[keep] @ q
+        res = np.maximum(en[keep] - (proj * proj).sum(axis=1, dtype=np.float64), 0.0)
+        ratio = np.maximum(res / (en[keep] + 1e-30), 1e-6)
+        out.append(float(10 * np.log10(np.median(ratio))))
+        res_tot += float(res.sum())
+        en_tot += float(en[keep].sum())
+    out.append(float(10 * np.log10(max(res_tot / en_tot, 1e-6))) if en_tot > 0 else 0.0)
+    return np.asarray(out, dtype=np.float64)
 
 
 def trace_features(
@@ -281,6 +365,7 @@ def trace_features(
             edge_khz, edge_drop_db, edge_drop_khz, drop_10k, stopband, max(hf, -120.0), nyq,
             edge_below, mirror, shift, cep_peak, line, *spreads, if_jitter, flutter, *flat,
             rough_low, rough_high, cent, roll, onset, flux, crest, kurt, min(tile, 50.0),
+            *mel_span_residuals(x),
         ],
         dtype=np.float64,
     )  # fmt: skip

@@ -79,6 +79,22 @@ def test_griffin_lim_round_trip_smears_phase_coherence():
     assert fy[F["if_spread_low"]] > fx[F["if_spread_low"]] + 0.01
 
 
+def test_riffusion_round_trip_leaves_magnitude_in_the_span_of_its_mel_filters():
+    x = synth_piece(4243, 5.12, sample_rate=SR) + 0.05 * _noise(5.12, seed=3)
+    y = generators.riffusion_roundtrip(x, rng=np.random.default_rng(5))
+    fx, fy = ai_traces.trace_features(x), ai_traces.trace_features(y)
+    for band in ("low", "mid", "high"):
+        k = F[f"mel_span_resid_{band}_db"]
+        assert fy[k] < fx[k] - 3.0  # least-squares inverse mel: smooth between filters
+    # a 10 kHz low-pass keeps the fine structure of the real audio
+    lp = ss.sosfiltfilt(ss.butter(8, 10000, fs=SR, output="sos"), x).astype(np.float32)
+    flp = ai_traces.trace_features(lp)
+    assert flp[F["mel_span_resid_mid_db"]] > fy[F["mel_span_resid_mid_db"]] + 3.0
+    # white noise: every band far outside the span
+    fn = ai_traces.mel_span_residuals(_noise(5.0) / 5)
+    assert fn.shape == (4,) and np.all(fn > -16.0)
+
+
 def test_sparse_instantaneous_frequency_equals_the_dense_phase_vocoder():
     rng = np.random.default_rng(7)
     X = (rng.standard_normal((40, 300)) + 1j * rng.standard_normal((40, 300))).astype(np.complex64)
@@ -219,7 +235,7 @@ def test_cli_reports_ai_evidence_and_the_policy_compares_the_declaration(riffusi
     assert r.exit_code in (0, 1), r.output
     riff, corrupt = out
     ai = [e for e in riff["evidence"] if e["kind"] == "ai_generated"]
-    assert len(ai) == 1 and ai[0]["detector"] == "ai" and riff["detectors"]["ai"] == "1"
+    assert len(ai) == 1 and ai[0]["detector"] == "ai" and riff["detectors"]["ai"] == "2"
     assert corrupt["decision"] is None and corrupt["error"]["code"]
     fired = {x["rule_id"] for x in riff["rules_fired"]}
     assert fired & {"ai-undisclosed-review", "ai-undisclosed-block"}

@@ -4,7 +4,8 @@ Decodes up to four 10 s windows of the upload at 44.1 kHz
 (:attr:`compliance.detectors.base.ScanContext.high_rate`: the scan's own clip is 11025 Hz
 and has nothing above 5.5 kHz), computes the trace features of each
 (:func:`fingerprints.ai_traces.trace_features`: band limit, periodic spectral peaks,
-phase coherence, spectral statistics, with the file's own sample rate) and applies the
+phase coherence, spectral statistics, with the file's own sample rate, and the share of
+the magnitude outside the span of Riffusion's mel filters at its own resolution) and applies the
 packaged calibrated classifier (:mod:`fingerprints.ai_model`, trained by
 ``scripts/train_ai.py``; its card records the data and the held-out metrics).
 
@@ -51,7 +52,7 @@ SUMMARY_FEATURES = (
 
 class AIDetector:
     name = "ai"
-    version = "1"
+    version = "2"
 
     def __init__(
         self,
