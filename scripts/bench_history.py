@@ -2,7 +2,10 @@
 
 1. The incremental check of one release against a synthetic history of N releases
    (default 1,000,000 over 100,000 accounts, seeded): median and p95 of
-   :func:`compliance.history.incremental.flags_for_release` over 200 new releases.
+   :func:`compliance.history.incremental.flags_for_release` over 200 new releases, each
+   with Chromaprint lookup keys (``--keyed-share`` of the history has keys, as releases
+   checked with audio do; random keys at 27 per minute of duration; one new release in
+   20 re-uses a keyed release's keys, a copy).
 2. With ``--log FILE [--protected FILE]``: ``compliance history import`` and
    ``compliance history flags`` of a release log through the CLI (wall seconds each).
 
@@ -36,7 +39,7 @@ from compliance.history.records import HistoryRelease  # noqa: E402
 from compliance.history.thresholds import Thresholds  # noqa: E402
 from compliance.metadata.names import ProtectedNames  # noqa: E402
 from compliance.storage import Store  # noqa: E402
-from compliance.storage.models import HistoryReleaseRow  # noqa: E402
+from compliance.storage.models import HistoryAudioKeyRow, HistoryReleaseRow  # noqa: E402
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 SPAN_DAYS = 365
@@ -88,14 +91,52 @@ def fill(store: Store, n: int, n_accounts: int, seed: int) -> None:
             conn.execute(table.insert(), rows)
 
 
+def fill_keys(store: Store, n: int, share: float, seed: int) -> dict[str, np.ndarray]:
+    """Lookup keys for a random ``share`` of the ``n`` releases of :func:`fill` (random
+    hashes in the kept range, 27 per minute of a duration drawn from fill()'s range). The
+    key rows name a placeholder account (``K0``..``K6``: the lookup only compares it with
+    the new release's), so every copy is another account's."""
+    rng = np.random.default_rng(seed + 2)
+    durs = rng.uniform(30, 400, size=n)
+    picked = np.flatnonzero(rng.random(n) < share)
+    table = HistoryAudioKeyRow.__table__
+    keyed: dict[str, np.ndarray] = {}
+    rows: list[dict] = []
+    with store.engine.begin() as conn:
+        for i in picked:
+            k = _random_keys(rng, float(durs[i]))
+            rid = f"R{i:09d}"
+            keyed[rid] = k
+            account = f"K{int(i) % 7}"
+            rows += [{"key": int(x), "release_id": rid, "account_id": account} for x in k]
+            if len(rows) >= 50_000:
+                conn.execute(table.insert(), rows)
+                rows = []
+        if rows:
+            conn.execute(table.insert(), rows)
+    return keyed
+
+
+def _random_keys(rng: np.random.Generator, duration_s: float) -> np.ndarray:
+    n = max(1, round(27 * duration_s / 60))
+    return np.unique(rng.integers(0, 2**64 // 16, size=n, dtype=np.uint64)).view(np.int64)
+
+
 def incremental(
-    store: Store, n_accounts: int, *, trials: int, seed: int, n_hist: int = 1
+    store: Store,
+    n_accounts: int,
+    *,
+    trials: int,
+    seed: int,
+    n_hist: int = 1,
+    keyed: dict[str, np.ndarray] | None = None,
 ) -> list[float]:
     rng = np.random.default_rng(seed + 1)
     # a new release comes from an account in proportion to its upload volume
     picks = rng.choice(n_accounts, size=trials, p=account_weights(n_accounts))
     th = Thresholds()
     protected = ProtectedNames(["Taylor Swift", "Drake", "Billie Eilish", "The Weeknd"])
+    keyed_ids = sorted(keyed or {})
     times = []
     for k in range(trials):
         acc = int(picks[k])
@@ -107,8 +148,11 @@ def incremental(
             audio_key=(f"{int(rng.integers(0, n_hist)):040x}" if rng.random() < 0.05
                        else f"new{k:036d}"),
         )  # fmt: skip
+        keys = _random_keys(rng, 31.0)
+        if keyed_ids and rng.random() < 0.05:  # a copy of a keyed release
+            keys = keyed[keyed_ids[int(rng.integers(len(keyed_ids)))]]
         t = time.perf_counter()
-        flags_for_release(store, rel, th, protected=protected)
+        flags_for_release(store, rel, th, protected=protected, audio_keys=keys)
         times.append(time.perf_counter() - t)
     return times
 
@@ -154,6 +198,7 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=100_000)
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--keyed-share", type=float, default=0.1)
     ap.add_argument("--log")
     ap.add_argument("--protected")
     a = ap.parse_args()
@@ -165,8 +210,13 @@ def main() -> None:
             fill(store, a.releases, a.accounts, a.seed)
             print(f"history: {a.releases} releases, {a.accounts} accounts, "
                   f"filled in {time.perf_counter() - t:.1f} s")  # fmt: skip
+            t = time.perf_counter()
+            keyed = fill_keys(store, a.releases, a.keyed_share, a.seed)
+            n_keys = sum(len(k) for k in keyed.values())
+            print(f"lookup keys: {len(keyed)} releases, {n_keys} keys, "
+                  f"filled in {time.perf_counter() - t:.1f} s")  # fmt: skip
             times = incremental(store, a.accounts, trials=a.trials, seed=a.seed,
-                                n_hist=a.releases)  # fmt: skip
+                                n_hist=a.releases, keyed=keyed)  # fmt: skip
             ms = sorted(1000 * x for x in times)
             print(
                 f"incremental check: median {statistics.median(ms):.1f} ms, "
