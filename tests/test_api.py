@@ -301,6 +301,7 @@ def test_account_evidence_is_each_submitters_own_and_history_records_them(
     rd = client.get(f"/v1/scans/{d['scan_id']}", headers=keys["reader"]).json()["result"]
     (fp,) = [e for e in rd["evidence"] if e["kind"] == "duplicate_across_accounts"]
     assert fp["details"]["by"] == "fingerprint" and fp["details"]["accounts"] == 4
+    assert "audio_keys" not in rd  # the worker's lookup keys stay internal
 
 
 def test_non_audio_ends_failed_with_its_code(app, client, keys):

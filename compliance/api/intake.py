@@ -145,6 +145,7 @@ def _for_reference(result: dict[str, Any], ref: ReleaseFileRow, job: JobRow, rel
     account evidence, and its own decision when it has account evidence or declared
     other metadata than the submission that ran the job."""
     out = dict(result)
+    out.pop("audio_keys", None)  # the worker's lookup keys, for account evidence only
     out["file"] = ref.file
     out["record_id"] = result.get("scan_id")
     out["scan_id"] = ref.id
