@@ -235,7 +235,7 @@ class Scanner:
             keys: list = []
 
             def audio_keys(c: ScanContext):
-                """The upload's Chromaprint lookup keys, computed once (history only)."""
+                """The upload's Chromaprint lookup keys, computed once (history, API)."""
                 if not keys:
                     keys.append(chromaprint.lookup_keys(c.chromaprint))
                 return keys[0]
