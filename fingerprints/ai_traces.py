@@ -142,7 +142,7 @@ def _span_bases() -> tuple[np.ndarray, list[tuple[int, int, np.ndarray]]]:
     """The analysis window and, per band of :data:`_SPAN_BANDS_HZ`, its FFT bin range
     and an orthonormal basis (bins x filters) of Riffusion's mel filters restricted to
     it (the filters that touch the band)."""
-    from fingerprints.generators import htk_mel_filterbank
+    from fingerprints.mel import htk_mel_filterbank
 
     fb = htk_mel_filterbank(
         sample_rate=SAMPLE_RATE, n_fft=SPAN_N_FFT, n_mels=SPAN_N_MELS, f_max=SPAN_F_MAX
