@@ -63,7 +63,9 @@ class ScanContext:
     content_hash : str
     metadata : ReleaseMetadata
     search : callable
-        ``search(samples) -> list[CatalogueMatch]``: the catalogue landmark search.
+        ``search(ctx) -> list[CatalogueMatch]``: the catalogue landmark search of this
+        context's clip (it may use the shared :attr:`spectrogram`); it takes the context
+        as an argument so that the callable holds no reference back to it.
     chromaprint_of : callable
         ``chromaprint_of(catalogue_id) -> ndarray | None``: stored catalogue Chromaprint.
     cover_search : callable, optional
@@ -85,7 +87,7 @@ class ScanContext:
     clip: AudioClip
     content_hash: str
     metadata: ReleaseMetadata
-    search: Callable[[np.ndarray], list[CatalogueMatch]]
+    search: Callable[[ScanContext], list[CatalogueMatch]]
     chromaprint_of: Callable[[str], np.ndarray | None]
     cover_search: Callable[..., list] | None = None
     history: Callable[..., list] | None = None
@@ -95,7 +97,7 @@ class ScanContext:
     @cached_property
     def catalogue_matches(self) -> list[CatalogueMatch]:
         """Aligned landmark matches against the active catalogue, best first."""
-        return self.search(self.clip.samples)
+        return self.search(self)
 
     @cached_property
     def _analysis(self):

@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from compliance.detectors.base import ScanContext
-from compliance.detectors.landmark_evidence import confident, is_catalogue_recording, logistic
+from compliance.detectors.landmark_evidence import (
+    DROPPED_BELOW_THRESHOLD,
+    confident,
+    is_catalogue_recording,
+    logistic,
+)
 from compliance.domain import Evidence, EvidenceKind
 
 if TYPE_CHECKING:
@@ -45,9 +50,9 @@ def strength_from_score(score: float) -> float:
 
 
 # Outcomes of a cover candidate (the scan's ``cover_candidates``, the explain endpoint).
+# DROPPED_BELOW_THRESHOLD (imported above) is shared with the landmark candidates.
 KEPT_COVER = "kept_cover"
 DROPPED_RECORDING = "dropped_landmark_match"
-DROPPED_BELOW_THRESHOLD = "dropped_below_report_threshold"
 DROPPED_BEYOND_MAX = "dropped_beyond_max_reported"
 
 

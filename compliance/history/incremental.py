@@ -56,8 +56,11 @@ def flags_for_release(
     start = release.upload_ts - timedelta(days=window_days(th))
     account = load_account_window(store, release.account_id, start, release.upload_ts)
     parts = [account]
+    same_file: set[str] = set()
     if release.audio_key:
-        parts.append(load_by_audio(store, [release.audio_key]))
+        shared = load_by_audio(store, [release.audio_key])
+        parts.append(shared)
+        same_file = set(shared["release_id"])
     d = release.duration_s
     if d is not None:
         # The same-duration rule weighs every account's durations near this one over its
@@ -74,27 +77,30 @@ def flags_for_release(
     df = df.drop_duplicates("release_id", keep="last")
     flags = patterns.detect(df, th, protected=protected, only=release.release_id)
     if audio_keys is not None and len(audio_keys):
-        flags += same_audio_by_keys(store, release, audio_keys, th)
+        flags += same_audio_by_keys(store, release, audio_keys, th, same_file=same_file)
     return flags
 
 
 def same_audio_by_keys(
-    store, release: HistoryRelease, audio_keys: Sequence[int], th: Thresholds
+    store,
+    release: HistoryRelease,
+    audio_keys: Sequence[int],
+    th: Thresholds,
+    *,
+    same_file: Collection[str] = (),
 ) -> list[patterns.Flag]:
     """The ``same_audio`` flag of a release whose audio other accounts already delivered,
     found by Chromaprint lookup keys rather than the file hash, so that a re-encoded copy
     counts: releases of other accounts sharing at least ``fingerprint_min_shared_keys``
     keys and ``fingerprint_min_containment`` of the smaller key set
     (:func:`fingerprints.chromaprint.key_containment`). Releases the file hash already
-    links are left to :func:`~compliance.history.patterns.same_audio`."""
+    links (``same_file``: the ids of the stored releases with the release's audio key)
+    are left to :func:`~compliance.history.patterns.same_audio`."""
     n_keys = len({int(k) for k in audio_keys})
     found = releases_sharing_keys(
         store, audio_keys, other_than_account=release.account_id,
         min_shared=th.fingerprint_min_shared_keys,
     )  # fmt: skip
-    same_file: set[str] = set()
-    if release.audio_key:
-        same_file = set(load_by_audio(store, [release.audio_key])["release_id"])
     flag = fingerprint_flag(release.release_id, release.account_id, n_keys, found, th, same_file)
     return [] if flag is None else [flag]
 

@@ -187,7 +187,6 @@ class Scanner:
         meta = metadata or ReleaseMetadata()
         timings = result.timings_s
         release = None
-        ctx: ScanContext | None = None
         try:
             t0 = time.perf_counter()
             clip = decode(
@@ -207,14 +206,14 @@ class Scanner:
                 )
             considered: list[tuple[Any, bool]] | None = None
 
-            def search(samples: np.ndarray):
+            def search(c: ScanContext):
                 nonlocal considered
                 t0 = time.perf_counter()
                 try:
                     if hasattr(self.catalogue, "candidates"):
-                        considered = self.catalogue.candidates(samples, spec=ctx.spectrogram)
+                        considered = self.catalogue.candidates(c.clip.samples, spec=c.spectrogram)
                         return [m for m, active in considered if active]
-                    return self.catalogue.search(samples)
+                    return self.catalogue.search(c.clip.samples)
                 finally:
                     timings["catalogue_search"] = time.perf_counter() - t0
 
@@ -279,11 +278,6 @@ class Scanner:
             result.error_code, result.error_message = error_parts(exc)
             if isinstance(exc, OSError):
                 result.error_code = "audio_unreadable"
-        finally:
-            # The context and the search closure refer to each other; without this the
-            # upload's audio and spectrogram wait for the cyclic garbage collector, and a
-            # batch of long files grew the process by tens of MB per file.
-            ctx = None
         result.elapsed_s = time.perf_counter() - started
         if self.record and result.ok:
             result.scan_id = self._record(result, meta)
