@@ -207,6 +207,22 @@ def test_same_duration_weighs_other_accounts_copies_against_the_crowd():
     assert "4 releases of this account" in ev.explanation and "share a duration" in ev.explanation
 
 
+@pytest.mark.parametrize("per_account, found", [(3, True), (2, False)])
+def test_same_duration_needs_three_titles_in_the_account(per_account, found):
+    # The definition of the exact-copy rule: one account's audio under three titles.
+    rng = np.random.default_rng(8)
+    crowd = _crowd(rng, spread=20.0)  # 15 releases per second of duration
+    copies = []
+    for a in range(6):
+        copies += _account(f"C{a}", per_account, start=T0 + timedelta(days=a), step_s=86400,
+                           duration_s=lambda i: 201.37 + 0.01 * (i % 3),
+                           title=lambda i, a=a: f"T{a}-{i}")  # fmt: skip
+    flags = patterns.detect(_frame(crowd + copies))
+    expected = {r["release_id"] for r in copies} if found else set()
+    assert _flagged(flags, "same_audio") == expected
+    assert not {r for r in _flagged(flags, "same_audio") if r.startswith("N")}
+
+
 def test_same_duration_ignores_an_account_of_many_short_tracks():
     rng = np.random.default_rng(6)
     short = _account("S", 300, start=T0, step_s=3000, title=lambda i: f"S{i}",

@@ -70,7 +70,7 @@ class HistoryDetector:
     """Evidence of :mod:`compliance.history.patterns` for the upload being checked."""
 
     name = "history"
-    version = "2"  # 2: same audio by duration weighs every account (patterns.same_duration)
+    version = "3"  # 3: same audio by duration from 3 copies in the account (was 4)
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         if ctx.history is None:

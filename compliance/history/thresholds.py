@@ -26,7 +26,7 @@ class Thresholds:
     same_audio_account_min_releases: int = 5
     same_audio_account_min_share: float = 0.2
     same_duration_tolerance_s: float = 0.1
-    same_duration_min_releases: int = 4
+    same_duration_min_releases: int = 3
     same_duration_min_titles: int = 3
     same_duration_window_s: float = 1.0
     same_duration_lookback_days: float = 90.0
