@@ -115,10 +115,13 @@ def fingerprint_flag(
 ) -> patterns.Flag | None:
     """The flag of a release given the other accounts' releases that share its keys, or
     None when none passes the containment or all are copies of the very file."""
+
+    def containment(m: KeyMatch) -> float:  # share of the smaller key set
+        return m.shared / max(1, min(n_keys, m.n_keys))
+
     found = [
         m for m in found
-        if m.release_id not in same_file
-        and m.shared / max(1, min(n_keys, m.n_keys)) >= th.fingerprint_min_containment
+        if m.release_id not in same_file and containment(m) >= th.fingerprint_min_containment
     ]  # fmt: skip
     if not found:
         return None
@@ -128,7 +131,7 @@ def fingerprint_flag(
         "by": "fingerprint", "accounts": 1 + len({m.account_id for m in found}),
         "releases": [m.release_id for m in found[:10]], "n_releases": len(found),
         "shared_keys": best.shared,
-        "containment": round(best.shared / max(1, min(n_keys, best.n_keys)), 3),
+        "containment": round(containment(best), 3),
     }  # fmt: skip
     return patterns.Flag(release_id, account_id, "same_audio", 1.0, details)
 
