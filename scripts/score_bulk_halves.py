@@ -21,15 +21,22 @@ from pathlib import Path
 from compliance.history import patterns
 from compliance.history.records import parse_release
 from compliance.history.store import releases_frame
-from compliance.history.thresholds import with_overrides
+from compliance.history.thresholds import KNOBS, with_overrides
+
+
+def _knob(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or name not in KNOBS:
+        raise argparse.ArgumentTypeError(f"expected KNOB=VALUE with KNOB one of {KNOBS}")
+    return name, value
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("bulk", type=Path, help="the corpus's bulk folder (releases.jsonl, labels.csv)")
-    ap.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE")
+    ap.add_argument("--set", action="append", default=[], type=_knob, metavar="KNOB=VALUE")
     a = ap.parse_args()
-    th = with_overrides(dict(kv.split("=", 1) for kv in a.set))
+    th = with_overrides(dict(a.set))
     with open(a.bulk / "releases.jsonl", encoding="utf-8") as fh:
         rows = [parse_release(json.loads(line), line=n) for n, line in enumerate(fh, 1)]
     df = releases_frame(rows)
