@@ -167,10 +167,24 @@ class Service:
             time.sleep(0.2)
         raise RuntimeError("server not ready in time")
 
-    def start_worker(self, *extra: str) -> subprocess.Popen:
-        p = self._spawn(f"worker-{len(self.workers)}", "worker", "--kinds", "scan",
-                        "--poll-s", "0.2", *extra)  # fmt: skip
+    def start_worker(self, *extra: str, ready_timeout_s: float | None = 120) -> subprocess.Popen:
+        """Start a scan worker; wait until it has warmed up and logged "started" (a
+        long-running worker, as in production), or return at once with
+        ``ready_timeout_s=None`` (a cold worker whose start-up shares the cores)."""
+        name = f"worker-{len(self.workers)}"
+        log = self.logs / f"{name}.log"
+        seen = log.stat().st_size if log.exists() else 0  # the log of an earlier round
+        p = self._spawn(name, "worker", "--kinds", "scan", "--poll-s", "0.2", *extra)
         self.workers.append(p)
+        if ready_timeout_s is None:
+            return p
+        deadline = time.monotonic() + ready_timeout_s
+        while b" started" not in log.read_bytes()[seen:]:
+            if p.poll() is not None:
+                raise RuntimeError(f"{name} exited: {self.tail(name)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not ready in {ready_timeout_s:.0f} s")
+            time.sleep(0.1)
         return p
 
     def stop_workers(self) -> None:

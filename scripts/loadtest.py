@@ -66,11 +66,14 @@ def _baseline(svc: Service, *, seeds: list[int], seconds: float) -> dict:
 
 def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], clients: int,
            seconds: float, deadline: float, carried: list[dict] = (),
-           worker_args: tuple[str, ...] = (), pace_s: float = 0.0) -> dict:  # fmt: skip
+           worker_args: tuple[str, ...] = (), pace_s: float = 0.0,
+           cold_workers: bool = False) -> dict:  # fmt: skip
     audio = [(f"r{s}.wav", wav_bytes(s, seconds), False) for s in seeds]
     audio += [(f"dup{i}.wav", data, True) for i, data in enumerate(dups)]
     for _ in range(workers):
-        svc.start_worker(*worker_args)
+        # warm workers (the default) are ready before the round starts, as long-running
+        # workers are; cold ones import and load their models while the clients submit
+        svc.start_worker(*worker_args, ready_timeout_s=None if cold_workers else 120)
     # The load generator's own collections would stop all its client threads at once
     # (and add their pause to every latency in flight): its heap so far is frozen.
     gc.collect()
@@ -272,6 +275,7 @@ def one_run(args) -> dict:
             rounds.append(_round(svc, workers=workers, seeds=seeds, dups=dups,
                                  clients=args.clients, seconds=args.seconds,
                                  deadline=deadline, worker_args=worker_args,
+                                 cold_workers=args.cold_workers,
                                  pace_s=args.pace_s,
                                  carried=baseline["scans"] if i == 0 else []))  # fmt: skip
         rounds[0]["errors"] += baseline["errors"]
@@ -341,13 +345,17 @@ def main() -> int:
                     help="a new TCP connection per request (default: one per client)")  # fmt: skip
     ap.add_argument("--dump", default=None,
                     help="write request start times and latencies (JSON) here")  # fmt: skip
+    ap.add_argument("--cold-workers", action="store_true",
+                    help="submit as soon as the workers are spawned, while they start up "
+                    "(default: wait until each has warmed up and logged 'started')")  # fmt: skip
     ap.add_argument("--runs", type=int, default=1, help="fresh runs; medians are printed")
     ap.add_argument("--timeout", type=float, default=900, help="hard timeout per run, s")
     args = ap.parse_args()
     print(f"config: {args.db}, {args.releases} releases of {args.seconds:g} s audio, "
           f"{args.clients} clients, serve --workers {args.server_workers}, worker --nice "
           f"{'10 (default)' if args.worker_nice is None else args.worker_nice}, "
-          f"{'new connections' if args.new_connections else 'keep-alive'}")  # fmt: skip
+          f"{'new connections' if args.new_connections else 'keep-alive'}, "
+          f"{'cold' if args.cold_workers else 'warm'} workers")  # fmt: skip
     results, ok = [], True
     for i in range(args.runs):
         try:

@@ -480,6 +480,55 @@ def test_the_worker_never_decodes_uploads_in_process(app, client, keys, monkeypa
     assert job.state == "done", job.last_error
 
 
+def test_a_warm_up_scans_in_a_child_and_records_nothing(app, client, keys, catalogue,
+                                                       monkeypatch):  # fmt: skip
+    from compliance.pipeline import scan
+    from compliance.storage.models import ScanRow
+
+    checked = []
+    real = scan.Scanner.check
+
+    def spy(self, *a, **kw):
+        result = real(self, *a, **kw)
+        checked.append((self.decoder, self.record, result.error_code, result.decision))
+        return result
+
+    monkeypatch.setattr(scan.Scanner, "check", spy)
+    _submit(client, keys["submitter"], [("x.wav", _wav(synth_piece(5, 4.0, sample_rate=SR)))])
+    w = ScanWorker(app)
+    assert w.warm() > 0.0
+    # the whole scan ran (decoded in the ffmpeg child, detectors, policy) ...
+    assert len(checked) == 1
+    decoder, record, error_code, decision = checked[0]
+    assert (decoder, record, error_code) == ("ffmpeg", False, None) and decision is not None
+    assert app.catalogue_generation >= 1  # the catalogue view is open
+    # ... and left no trace: no scan record, the submitted job still queued
+    assert _count(app, ScanRow) == 0
+    with app.store.session() as s:
+        assert s.scalar(select(JobRow.state)) == "queued"
+    assert w.run_once().state == "done"
+
+
+def test_a_failed_warm_up_does_not_stop_the_worker(app, monkeypatch, caplog):
+    import logging
+    import threading
+
+    w = ScanWorker(app, poll_s=0.05)
+
+    def broken(**kw):
+        raise RuntimeError("no catalogue today")
+
+    monkeypatch.setattr(app, "scanner", broken)
+    stop = threading.Event()
+    stop.set()
+    with caplog.at_level(logging.INFO, logger="compliance.worker"):
+        w.run_forever(stop)  # warms (fails, logged), then starts and stops at once
+    said = [r.getMessage() for r in caplog.records]
+    failed = next(i for i, m in enumerate(said) if "warm-up scan failed" in m)
+    started = next(i for i, m in enumerate(said) if m.endswith(" started"))
+    assert failed < started and any(m.endswith(" stopped") for m in said)
+
+
 def test_scan_stage_timings_and_queue_age_reach_the_metrics(app, client, keys, catalogue):
     from compliance.jobs.metrics import SCAN_STAGE_SECONDS
 
