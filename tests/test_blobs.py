@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 
 import pytest
 
@@ -66,3 +67,72 @@ def test_unknown_address(tmp_path):
     with pytest.raises(ComplianceError) as err:
         LocalBlobStore(tmp_path).open("sha256:" + "0" * 64)
     assert err.value.code == "blob_not_found"
+
+
+_NEEDS_PROC = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+
+
+def _fsync_log(monkeypatch) -> list[tuple[str, str]]:
+    """Record ("fsync", folder-or-file path) and ("rename", destination) in call order."""
+    log: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        log.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst, *a, **kw):
+        log.append(("rename", str(dst)))
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return log
+
+
+@_NEEDS_PROC
+def test_a_committed_object_and_its_new_folders_are_fsynced_after_the_rename(tmp_path, monkeypatch):
+    store = LocalBlobStore(tmp_path / "blobs")
+    log = _fsync_log(monkeypatch)
+    address, _ = store.put(io.BytesIO(b"first object"), max_bytes=1 << 20)
+    final = store.path(address)
+    renamed = log.index(("rename", str(final)))
+    synced = [p for op, p in log[renamed + 1 :] if op == "fsync"]
+    # the name in its folder, then the two fan-out folders made for it in theirs
+    assert synced == [str(final.parent), str(final.parent.parent), str(store.root)]
+    assert ("fsync", str(final)) not in log[renamed:]  # the bytes were synced before
+    assert any(op == "fsync" for op, _ in log[:renamed])
+    # an object whose fan-out folders exist already: only its own folder
+    final.unlink()
+    log.clear()
+    again, _ = store.put(io.BytesIO(b"first object"), max_bytes=1 << 20)
+    assert again == address and store.exists(address)
+    renamed = log.index(("rename", str(final)))
+    assert [p for op, p in log[renamed + 1 :] if op == "fsync"] == [str(final.parent)]
+
+
+@_NEEDS_PROC
+def test_a_segment_folder_is_fsynced_with_its_names_and_its_rename(tmp_path, monkeypatch):
+    import numpy as np
+
+    from fingerprints.index.segment_files import write_segment_folder
+
+    log: list[str] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd):
+        log.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    def rename(src, dst):
+        log.append(f"rename {dst}")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    final = write_segment_folder(tmp_path / "index", "seg-1", {"a": np.arange(3)}, {"n": 3})
+    at = log.index(f"rename {final}")
+    before, after = log[:at], log[at + 1 :]
+    assert any(p.endswith(".npy") for p in before) and any(p.endswith("meta.json") for p in before)
+    assert before[-1].startswith(str(tmp_path / "index" / ".tmp-seg-1-"))  # the folder's names
+    assert after == [str(tmp_path / "index")]  # the rename

@@ -5,7 +5,9 @@ Objects are addressed by the SHA-256 of their bytes (``sha256:<hex>``, the same 
 once. :class:`LocalBlobStore` keeps them in a folder; an object-storage backend can
 implement the same four methods. Writes go to a temporary file in the same folder and
 are renamed into place only when complete, so a failed or interrupted upload never
-leaves a partial object under a valid address.
+leaves a partial object under a valid address; the bytes and then the rename are fsynced
+before ``commit`` returns, so an object whose address was handed out survives a crash or
+a power loss.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from compliance.errors import ComplianceError
+from fingerprints.index.segment_files import fsync_dir
 
 CHUNK = 1 << 20
 
@@ -150,8 +153,14 @@ class BlobWriter:
             if final.exists():
                 self._tmp.unlink()
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                new_folders = not final.parent.is_dir()
+                if new_folders:
+                    final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(self._tmp, final)
+                fsync_dir(final.parent)  # the object's name
+                if new_folders:  # the names of the fan-out folders made for it
+                    fsync_dir(final.parent.parent)
+                    fsync_dir(self._blobs.root)
             return address, self.size
         except BaseException:
             self.abort()

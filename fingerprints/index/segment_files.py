@@ -1,9 +1,10 @@
 """Atomic segment folders: ``.npy`` columns and a ``meta.json``, all or nothing.
 
 Every index segment (landmarks, vector embeddings, cover sequences) is written to a
-temporary folder beside its final place, each file fsynced, then renamed into place: a
-reader sees the whole segment or none of it, and an interrupted write leaves only a
-``.tmp-*`` folder that the next ingest's garbage collection removes.
+temporary folder beside its final place, each file fsynced, then renamed into place and
+the folders' entries fsynced (:func:`fsync_dir`): a reader sees the whole segment or none
+of it, the rename survives a power loss once the function returns, and an interrupted
+write leaves only a ``.tmp-*`` folder that the next ingest's garbage collection removes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make the entries of folder ``path`` durable: a file created, renamed or removed in
+    it is on disk after this returns (an fsync of the file itself does not cover its
+    name). A no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (PermissionError, IsADirectoryError):  # pragma: no cover (Windows)
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_segment_folder(
@@ -49,7 +64,9 @@ def write_segment_folder(
             json.dump(dict(meta), fh)
             fh.flush()
             os.fsync(fh.fileno())
+        fsync_dir(tmp)  # the files' names
         os.rename(tmp, final)
+        fsync_dir(root)  # the rename
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
