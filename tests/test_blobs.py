@@ -92,7 +92,7 @@ def _fsync_log(monkeypatch) -> list[tuple[str, str]]:
 
 @_NEEDS_PROC
 def test_a_committed_object_and_its_new_folders_are_fsynced_after_the_rename(tmp_path, monkeypatch):
-    store = LocalBlobStore(tmp_path / "blobs")
+    store = LocalBlobStore(tmp_path.resolve() / "blobs")  # /proc shows resolved paths
     log = _fsync_log(monkeypatch)
     address, _ = store.put(io.BytesIO(b"first object"), max_bytes=1 << 20)
     final = store.path(address)
@@ -130,9 +130,10 @@ def test_a_segment_folder_is_fsynced_with_its_names_and_its_rename(tmp_path, mon
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "rename", rename)
-    final = write_segment_folder(tmp_path / "index", "seg-1", {"a": np.arange(3)}, {"n": 3})
+    root = tmp_path.resolve() / "index"  # /proc shows resolved paths
+    final = write_segment_folder(root, "seg-1", {"a": np.arange(3)}, {"n": 3})
     at = log.index(f"rename {final}")
     before, after = log[:at], log[at + 1 :]
     assert any(p.endswith(".npy") for p in before) and any(p.endswith("meta.json") for p in before)
-    assert before[-1].startswith(str(tmp_path / "index" / ".tmp-seg-1-"))  # the folder's names
-    assert after == [str(tmp_path / "index")]  # the rename
+    assert before[-1].startswith(str(root / ".tmp-seg-1-"))  # the folder's names
+    assert after == [str(root)]  # the rename
