@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""CPU cost of one submission in the API process, with no scan worker (issue 3).
+
+Starts the service of :mod:`_servicebench` (``compliance serve``, a fresh PostgreSQL
+schema or SQLite, no worker), sends ``--warm`` submissions from ``--clients``
+threads (so that the connection pool is open, as in a running service), then
+``--releases`` more the same way, back to back (distinct synthetic WAVs of
+``--seconds`` audio), and prints the throughput, the client-side latencies and, per
+submission, the CPU time of the API process (user and system, its children included
+with ``--server-workers`` > 1), of PostgreSQL's processes, of this load generator, and
+the context switches of the API's threads (all from ``/proc``; Linux only).
+
+    python scripts/api_cpu.py                        # 290 releases, 20 clients, PostgreSQL
+    python scripts/api_cpu.py --server-workers 2 --runs 3
+    COMPLIANCE_DB_POOL_SIZE=4 python scripts/api_cpu.py
+
+Not a unit test: nothing here is timed against a threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from _servicebench import Service, wav_bytes
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu(pids: list[str]) -> tuple[float, float]:
+    """User and system CPU seconds of ``pids`` (threads included)."""
+    user = system = 0
+    for pid in pids:
+        try:
+            f = _stat(pid)
+        except FileNotFoundError:
+            continue
+        user, system = user + int(f[11]), system + int(f[12])
+    return user / TICK, system / TICK
+
+
+def _switches(pids: list[str]) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of every thread of ``pids``."""
+    vol = invol = 0
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            for line in Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches"):
+                    vol += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches"):
+                    invol += int(line.split()[1])
+    return vol, invol
+
+
+def _named(comm: str) -> list[str]:
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == comm:
+                out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
+def one_run(args) -> dict:
+    svc = Service(db=args.db)
+    try:
+        svc.start_server("--workers", str(args.server_workers))
+        children = subprocess.run(
+            ["pgrep", "-P", str(svc.server.pid)], capture_output=True, text=True
+        ).stdout.split()
+        api = [str(svc.server.pid), *children]
+        seeds = range(1000, 1000 + args.warm + args.releases)
+        audio = [(f"r{s}.wav", wav_bytes(s, args.seconds)) for s in seeds]
+        lat: list[float] = []
+
+        def submit(item: tuple[str, bytes]) -> None:
+            t = time.perf_counter()
+            status, body = svc.submit(item[0], item[1], {"title": item[0], "artist": "bench"})
+            lat.append((time.perf_counter() - t) * 1000)
+            if status != 202:
+                raise RuntimeError(f"submission answered {status}: {body}")
+
+        with ThreadPoolExecutor(args.clients) as pool:  # opens the pool's connections
+            list(pool.map(submit, audio[: args.warm]))
+        load, lat[:] = audio[args.warm :], []
+        pg0 = {pid: sum(_cpu([pid])) for pid in _named("postgres")}
+        api0, sw0 = _cpu(api), _switches(api)
+        me0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(submit, load))
+        wall = time.perf_counter() - w0
+        me1 = resource.getrusage(resource.RUSAGE_SELF)
+        api1, sw1 = _cpu(api), _switches(api)
+        # backends the pool opened during the burst count whole
+        pg_s = sum(sum(_cpu([pid])) - pg0.get(pid, 0.0) for pid in _named("postgres"))
+    finally:
+        svc.close()
+    n = len(load)
+    lat.sort()
+    return {
+        "per_s": n / wall,
+        "p50_ms": lat[n // 2],
+        "p99_ms": lat[min(n - 1, int(n * 0.99))],
+        "api_user_ms": 1000 * (api1[0] - api0[0]) / n,
+        "api_sys_ms": 1000 * (api1[1] - api0[1]) / n,
+        "postgres_ms": 1000 * pg_s / n,
+        "loadgen_ms": 1000 * (me1.ru_utime + me1.ru_stime - me0.ru_utime - me0.ru_stime) / n,
+        "switches_voluntary": (sw1[0] - sw0[0]) / n,
+        "switches_involuntary": (sw1[1] - sw0[1]) / n,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--releases", type=int, default=290)
+    ap.add_argument("--warm", type=int, default=60, help="sent first, not measured")
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=4.0, help="audio length per release")
+    ap.add_argument("--db", choices=("pg", "sqlite"), default="pg")
+    ap.add_argument("--server-workers", type=int, default=1,
+                    help="API processes (compliance serve --workers)")  # fmt: skip
+    ap.add_argument("--runs", type=int, default=1, help="fresh runs; medians are printed")
+    args = ap.parse_args()
+    if not Path("/proc/self/stat").exists():
+        print("api_cpu: needs /proc (Linux)", file=sys.stderr)
+        return 2
+    runs = []
+    for i in range(args.runs):
+        r = one_run(args)
+        runs.append(r)
+        print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in r.items()), flush=True)
+    if args.runs > 1:
+        print("median: " + ", ".join(
+            f"{k} {statistics.median(r[k] for r in runs):.2f}" for k in runs[0]
+        ))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
