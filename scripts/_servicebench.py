@@ -81,6 +81,10 @@ def multipart(files: list[tuple[str, bytes]], metadata: dict | None) -> tuple[by
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
+WORKER_READY_S = 120.0
+"""How long :meth:`Service.start_worker` waits for a worker's warm-up, seconds."""
+
+
 class Service:
     """The service under test: home, database, catalogue, key, server, workers."""
 
@@ -167,7 +171,9 @@ class Service:
             time.sleep(0.2)
         raise RuntimeError("server not ready in time")
 
-    def start_worker(self, *extra: str, ready_timeout_s: float | None = 120) -> subprocess.Popen:
+    def start_worker(
+        self, *extra: str, ready_timeout_s: float | None = WORKER_READY_S
+    ) -> subprocess.Popen:
         """Start a scan worker; wait until it has warmed up and logged "started" (a
         long-running worker, as in production), or return at once with
         ``ready_timeout_s=None`` (a cold worker whose start-up shares the cores)."""

@@ -28,7 +28,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from _servicebench import Service, pct, wav_bytes
+from _servicebench import WORKER_READY_S, Service, pct, wav_bytes
 
 TIMELINE = ("workers", "submit_at", "submit_ms", "read_at", "read_ms", "t_submitted_s")
 """What ``--dump`` writes per round: request start times (s) and latencies (ms)."""
@@ -73,7 +73,7 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
     for _ in range(workers):
         # warm workers (the default) are ready before the round starts, as long-running
         # workers are; cold ones import and load their models while the clients submit
-        svc.start_worker(*worker_args, ready_timeout_s=None if cold_workers else 120)
+        svc.start_worker(*worker_args, ready_timeout_s=None if cold_workers else WORKER_READY_S)
     # The load generator's own collections would stop all its client threads at once
     # (and add their pause to every latency in flight): its heap so far is frozen.
     gc.collect()

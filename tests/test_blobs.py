@@ -73,20 +73,25 @@ _NEEDS_PROC = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="nee
 
 
 def _fsync_log(monkeypatch) -> list[tuple[str, str]]:
-    """Record ("fsync", folder-or-file path) and ("rename", destination) in call order."""
+    """Record ("fsync", folder-or-file path) and ("rename", destination) in call order
+    (``os.replace`` and ``os.rename`` both count as renames)."""
     log: list[tuple[str, str]] = []
-    real_fsync, real_replace = os.fsync, os.replace
+    real_fsync = os.fsync
 
     def fsync(fd):
         log.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
         return real_fsync(fd)
 
-    def replace(src, dst, *a, **kw):
-        log.append(("rename", str(dst)))
-        return real_replace(src, dst, *a, **kw)
+    def renaming(real):
+        def rename(src, dst, *a, **kw):
+            log.append(("rename", str(dst)))
+            return real(src, dst, *a, **kw)
+
+        return rename
 
     monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "replace", renaming(os.replace))
+    monkeypatch.setattr(os, "rename", renaming(os.rename))
     return log
 
 
@@ -117,23 +122,12 @@ def test_a_segment_folder_is_fsynced_with_its_names_and_its_rename(tmp_path, mon
 
     from fingerprints.index.segment_files import write_segment_folder
 
-    log: list[str] = []
-    real_fsync, real_rename = os.fsync, os.rename
-
-    def fsync(fd):
-        log.append(os.readlink(f"/proc/self/fd/{fd}"))
-        return real_fsync(fd)
-
-    def rename(src, dst):
-        log.append(f"rename {dst}")
-        return real_rename(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "rename", rename)
+    log = _fsync_log(monkeypatch)
     root = tmp_path.resolve() / "index"  # /proc shows resolved paths
     final = write_segment_folder(root, "seg-1", {"a": np.arange(3)}, {"n": 3})
-    at = log.index(f"rename {final}")
-    before, after = log[:at], log[at + 1 :]
+    at = log.index(("rename", str(final)))
+    before = [p for op, p in log[:at] if op == "fsync"]
+    after = [p for op, p in log[at + 1 :] if op == "fsync"]
     assert any(p.endswith(".npy") for p in before) and any(p.endswith("meta.json") for p in before)
     assert before[-1].startswith(str(root / ".tmp-seg-1-"))  # the folder's names
     assert after == [str(root)]  # the rename
