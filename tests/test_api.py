@@ -603,12 +603,14 @@ def test_worker_cli_once(app, client, keys):
 
 def test_a_lost_race_on_the_dedup_key_retries_and_reuses_the_winner(app, monkeypatch):
     """Two submissions of new audio at once: both miss the job, one insert wins; the
-    loser's transaction rolls back (release included) and is retried onto the winner."""
+    loser's transaction rolls back (release included) and is retried onto the winner.
+    (On PostgreSQL, the transaction path after a one-statement attempt that met a job.)"""
     from compliance.api import intake
     from compliance.api.upload import StoredFile
     from compliance.jobs import JobQueue
     from compliance.jobs import queue as qmod
 
+    monkeypatch.setattr(intake, "_create_new_release", lambda *a: (None, frozenset()))
     real = JobQueue.enqueue_in
     calls = []
 
@@ -628,6 +630,89 @@ def test_a_lost_race_on_the_dedup_key_retries_and_reuses_the_winner(app, monkeyp
     assert len(calls) == 2 and scans[0].deduplicated
     assert _count(app, ReleaseRow) == 1 and _count(app, JobRow) == 1
     assert _count(app, ReleaseFileRow) == 1
+
+
+def _statements(app):
+    """The SQL statements ``app``'s engine sends while the context is open (a list)."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def recording():
+        sent: list[str] = []
+
+        def on(_conn, _cursor, statement, *_a):
+            sent.append(statement)
+
+        event.listen(app.store.engine, "before_cursor_execute", on)
+        try:
+            yield sent
+        finally:
+            event.remove(app.store.engine, "before_cursor_execute", on)
+
+    return recording()
+
+
+def _files(addresses: list[str]):
+    from compliance.api.upload import StoredFile
+
+    return [StoredFile(f"{i}.wav", a, 10 + i) for i, a in enumerate(addresses)]
+
+
+def test_a_release_of_new_audio_is_one_statement_on_postgresql(app):
+    """PostgreSQL: jobs, release and file rows of new audio in one statement (autocommit,
+    no BEGIN/COMMIT round trips), rows as the transaction path writes them."""
+    from compliance.api import intake
+
+    if app.store.backend != "postgresql":
+        pytest.skip("the one-statement intake is PostgreSQL's (SQLite: one transaction)")
+    addresses = ["sha256:" + c * 64 for c in "ab"]
+    with _statements(app) as sent:
+        rid, scans = intake.create_release(
+            app.store, files=_files(addresses), metadata={"title": "T"}, policy_hash="p",
+            api_key_id="k1",
+        )  # fmt: skip
+    assert len(sent) == 1 and sent[0].lstrip().startswith("WITH new_jobs")
+    assert [s.deduplicated for s in scans] == [False, False]
+    with app.store.session() as s:
+        rel = s.get(ReleaseRow, rid)
+        assert rel.release_metadata == {"title": "T"} and rel.api_key_id == "k1"
+        refs = s.scalars(select(ReleaseFileRow).order_by(ReleaseFileRow.position)).all()
+        assert [(r.id, r.position, r.file, r.content_hash, r.size_bytes, r.job_id)
+                for r in refs] == [(sc.scan_id, i, f"{i}.wav", addresses[i], 10 + i,
+                                    sc.analysis_id) for i, sc in enumerate(scans)]  # fmt: skip
+        jobs = {j.id: j for j in s.scalars(select(JobRow)).all()}
+        assert set(jobs) == {sc.analysis_id for sc in scans}
+        for sc in scans:
+            j = jobs[sc.analysis_id]
+            assert j.state == "queued" and j.attempts == 0 and j.result is None
+            assert j.payload == {"blob": sc.content_hash, "file": sc.file,
+                                 "metadata": {"title": "T"}, "policy_hash": "p"}  # fmt: skip
+            assert j.dedup_key == intake.scan_dedup_key(sc.content_hash, "p")
+            assert j.available_at.tzinfo is not None
+
+
+def test_a_release_with_known_and_new_audio_reports_each_as_it_is(app):
+    """One file already analysed, one new: the release is recorded once, the known file
+    deduplicated onto its job, the new one reported new (not deduplicated) although the
+    one-statement attempt on PostgreSQL inserted its job before meeting the known one."""
+    from compliance.api import intake
+
+    known, new = "sha256:" + "c" * 64, "sha256:" + "d" * 64
+    _rid, first = intake.create_release(
+        app.store, files=_files([known]), metadata={}, policy_hash="p", api_key_id=None
+    )
+    rid, scans = intake.create_release(
+        app.store, files=_files([known, new]), metadata={}, policy_hash="p", api_key_id=None
+    )
+    assert [s.deduplicated for s in scans] == [True, False]
+    assert scans[0].analysis_id == first[0].analysis_id
+    assert _count(app, ReleaseRow) == 2 and _count(app, JobRow) == 2
+    assert _count(app, ReleaseFileRow) == 3
+    with app.store.session() as s:
+        refs = s.scalars(select(ReleaseFileRow).where(ReleaseFileRow.release_id == rid)).all()
+        assert {r.job_id for r in refs} == {sc.analysis_id for sc in scans}
 
 
 def test_a_job_that_failed_for_our_reasons_is_requeued_by_a_new_submission(app, client, keys):

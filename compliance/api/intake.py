@@ -17,6 +17,7 @@ own account.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, literal_column, select
 from sqlalchemy.exc import IntegrityError
 
 from compliance.api.upload import StoredFile
@@ -62,10 +63,20 @@ def create_release(
     policy_hash: str,
     api_key_id: str | None,
 ) -> tuple[str, list[NewScan]]:
-    """Record a release, one scan per file and the jobs they need, all or nothing."""
+    """Record a release, one scan per file and the jobs they need, all or nothing.
+
+    On PostgreSQL a release of new audio is recorded by one statement in one round trip
+    (:func:`_create_new_release`); a release with audio already analysed or queued, and
+    every release on SQLite, by a transaction that looks each job up first.
+    """
+    ours: frozenset[str] = frozenset()
+    if store.backend == "postgresql":
+        done, ours = _create_new_release(store, files, metadata, policy_hash, api_key_id)
+        if done is not None:
+            return done
     for attempt in range(3):
         try:
-            return _create_release_once(store, files, metadata, policy_hash, api_key_id)
+            return _create_release_once(store, files, metadata, policy_hash, api_key_id, ours)
         except IntegrityError:
             # A concurrent submission of the same audio created its job first: the
             # whole transaction rolled back; the next attempt finds and reuses that job.
@@ -74,7 +85,121 @@ def create_release(
     raise AssertionError("unreachable")
 
 
-def _create_release_once(store, files, metadata, policy_hash, api_key_id):
+def _scan_payload(f: StoredFile, metadata: dict[str, Any], policy_hash: str) -> dict[str, Any]:
+    return {"blob": f.address, "file": f.name, "metadata": metadata, "policy_hash": policy_hash}
+
+
+def _create_new_release(store, files, metadata, policy_hash, api_key_id):
+    """The release of audio never submitted before, in one statement (PostgreSQL).
+
+    ``INSERT`` the jobs ``ON CONFLICT (dedup_key) DO NOTHING``, and, in the same statement,
+    the release and its file rows only if every job was inserted (data-modifying CTEs; a
+    statement is atomic, so autocommit needs no BEGIN or COMMIT round trip). When some
+    audio already has a job (a re-submission, or a concurrent submission of the same
+    audio), nothing but the new jobs is written, and the caller records the release in a
+    transaction that finds the existing jobs.
+
+    Returns
+    -------
+    tuple
+        ``((release_id, scans), ids)`` when the release was recorded, else
+        ``(None, ids)``; ``ids`` are the job ids this call inserted (so that the caller
+        reports them as new, not as deduplicated).
+    """
+    release_id, now = str(uuid.uuid4()), utcnow()
+    params: dict[str, Any] = {"release_id": release_id, "metadata": metadata,
+                              "api_key_id": api_key_id, "now": now}  # fmt: skip
+    jobs, scans = [], []
+    for i, f in enumerate(files):
+        job = JobQueue.new_values(
+            SCAN_JOB, _scan_payload(f, metadata, policy_hash),
+            dedup_key=scan_dedup_key(f.address, policy_hash), max_attempts=SCAN_MAX_ATTEMPTS,
+        )  # fmt: skip
+        jobs.append(job)
+        params.update({f"j{i}_{k}": v for k, v in job.items()})
+        scan_id = str(uuid.uuid4())
+        params.update({f"f{i}_id": scan_id, f"f{i}_file": f.name, f"f{i}_hash": f.address,
+                       f"f{i}_size": f.size})  # fmt: skip
+        scans.append(NewScan(scan_id, f.name, f.address, job["id"], False))
+    from psycopg.types.json import Json
+
+    for name in ("metadata", *(f"j{i}_payload" for i in range(len(files)))):
+        params[name] = Json(params[name])
+    sql = _new_release_sql(len(files), store.engine.dialect)
+    with store.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        inserted = conn.exec_driver_sql(sql, params).scalars().all()
+        if len(inserted) == len(files):
+            return (release_id, scans), frozenset(j["id"] for j in jobs)
+        ids = [j["id"] for j in jobs]
+        ours = conn.execute(select(_JOBS.c.id).where(_JOBS.c.id.in_(ids))).scalars().all()
+    return None, frozenset(ours)
+
+
+@functools.lru_cache(maxsize=16)
+def _new_release_sql(n: int, dialect) -> str:
+    """The SQL of :func:`_create_new_release` for ``n`` files, compiled once per file
+    count (SQLAlchemy does not cache the compiled form of a statement with
+    data-modifying CTEs; compiling it cost more than its round trip). Its parameters
+    are psycopg's ``%(name)s``; JSON values are passed as ``psycopg`` ``Json``."""
+    return str(_new_release_statement(n).compile(dialect=dialect))
+
+
+def _new_release_statement(n: int):
+    """The statement of :func:`_new_release_sql`: bind parameters only."""
+    from sqlalchemy import bindparam, column, values
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    job_cols = [c.name for c in _JOBS.c if c.name not in _JOB_DEFAULTS_NULL]
+    job_rows = [
+        {c: bindparam(f"j{i}_{c}", type_=_JOBS.c[c].type) for c in job_cols} for i in range(n)
+    ]
+    new_jobs = (
+        pg_insert(_JOBS)
+        .values(job_rows)
+        .on_conflict_do_nothing(index_elements=[_JOBS.c.dedup_key])
+        .returning(_JOBS.c.id)
+        .cte("new_jobs")
+    )
+    all_new = select(func.count()).select_from(new_jobs).scalar_subquery() == literal_column(str(n))
+    rel = {"id": "release_id", "metadata": "metadata", "api_key_id": "api_key_id",
+           "created_at": "now"}  # fmt: skip
+    new_release = (
+        insert(_RELEASES)
+        .from_select(
+            list(rel),
+            select(*(bindparam(p, type_=_RELEASES.c[c].type) for c, p in rel.items())).where(
+                all_new
+            ),
+        )
+        .returning(_RELEASES.c.id)
+        .cte("new_release")
+    )
+    file_params = {"id": "f{i}_id", "release_id": "release_id", "position": None,
+                   "file": "f{i}_file", "content_hash": "f{i}_hash", "size_bytes": "f{i}_size",
+                   "job_id": "j{i}_id", "created_at": "now"}  # fmt: skip
+
+    def value(c: str, i: int):
+        if c == "position":
+            return literal_column(str(i), _FILES.c.position.type)
+        return bindparam(file_params[c].format(i=i), type_=_FILES.c[c].type)
+
+    file_values = values(*(column(c, _FILES.c[c].type) for c in file_params), name="f").data(
+        [tuple(value(c, i) for c in file_params) for i in range(n)]
+    )
+    return (
+        insert(_FILES)
+        .from_select(list(file_params), select(file_values).where(all_new))
+        .returning(_FILES.c.id)
+        .add_cte(new_jobs, new_release)
+    )
+
+
+#: Job columns a new job leaves NULL (not bound in :func:`_new_release_statement`).
+_JOB_DEFAULTS_NULL = frozenset({"lease_owner", "lease_expires_at", "last_error", "result"})
+
+
+def _create_release_once(store, files, metadata, policy_hash, api_key_id, ours=frozenset()):
     release_id = str(uuid.uuid4())
     now = utcnow()
     out: list[NewScan] = []
@@ -84,11 +209,11 @@ def _create_release_once(store, files, metadata, policy_hash, api_key_id):
             job_id, created = JobQueue.enqueue_in(
                 s,
                 SCAN_JOB,
-                {"blob": f.address, "file": f.name, "metadata": metadata,
-                 "policy_hash": policy_hash},
+                _scan_payload(f, metadata, policy_hash),
                 dedup_key=scan_dedup_key(f.address, policy_hash),
                 max_attempts=SCAN_MAX_ATTEMPTS,
-            )  # fmt: skip
+            )
+            created = created or job_id in ours  # inserted by this call's first statement
             if not created and _failed_without_verdict(s, job_id):
                 # It failed for reasons of ours (worker crashes, database trouble), not
                 # because of the audio: this submission gives it a new set of attempts.
@@ -116,6 +241,7 @@ def _create_release_once(store, files, metadata, policy_hash, api_key_id):
 
 _RELEASES = ReleaseRow.__table__
 _FILES = ReleaseFileRow.__table__
+_JOBS = JobRow.__table__
 
 
 def _failed_without_verdict(s, job_id: str) -> bool:

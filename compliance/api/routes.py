@@ -22,7 +22,7 @@ from compliance.api.schemas import (
     ScanView,
     SubmitResponse,
 )
-from compliance.api.upload import read_upload
+from compliance.api.upload import Upload, read_upload_then
 from compliance.domain import ReleaseMetadata
 from compliance.errors import error_parts
 
@@ -70,22 +70,22 @@ async def submit_release(request: Request, key: Annotated[ApiKey, Depends(requir
     if policy is None:  # not yet: loading reads a file, off the event loop
         policy = await run_in_threadpool(lambda: core.policy)
     ern = ErnIntake()
-    upload = await read_upload(
-        request, core.blobs, max_file_bytes=core.settings.max_file_bytes,
+
+    def record(upload: Upload) -> tuple[str, list[intake.NewScan]]:
+        """In the thread that parsed the end of the body: one hop per submission."""
+        if ern.message is not None:
+            metadata = metadata_mapping(ern.message)
+        else:
+            metadata = parse_metadata(upload.metadata)
+        return intake.create_release(
+            core.store, files=upload.files, metadata=metadata, policy_hash=policy.hash,
+            api_key_id=key.id,
+        )  # fmt: skip
+
+    release_id, scans = await read_upload_then(
+        request, core.blobs, record, max_file_bytes=core.settings.max_file_bytes,
         check_metadata=parse_metadata, text_parts=ern_text_parts(), hook=ern,
     )  # fmt: skip
-    if ern.message is not None:
-        metadata = metadata_mapping(ern.message)
-    else:
-        metadata = parse_metadata(upload.metadata)
-    release_id, scans = await run_in_threadpool(
-        intake.create_release,
-        core.store,
-        files=upload.files,
-        metadata=metadata,
-        policy_hash=policy.hash,
-        api_key_id=key.id,
-    )
     body = SubmitResponse(
         release_id=release_id,
         scans=[

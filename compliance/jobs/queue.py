@@ -151,6 +151,14 @@ class JobQueue:
         return values["id"], True
 
     @staticmethod
+    def new_values(
+        kind: str, payload: dict[str, Any], *, dedup_key: str | None = None, max_attempts: int = 3
+    ) -> dict[str, Any]:
+        """The column values of a new queued job (a fresh id), for callers that insert
+        it in a statement of their own (:func:`compliance.api.intake.create_release`)."""
+        return _new_values(kind, payload, dedup_key, max_attempts)
+
+    @staticmethod
     def requeue_in(s, job_id: str) -> bool:
         """Give a ``failed`` job a fresh set of attempts, inside the caller's transaction;
         False (nothing changed) if it is not failed."""
