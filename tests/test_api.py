@@ -181,6 +181,60 @@ def test_same_audio_is_analysed_once_and_licences_apply_per_submission(
     assert rb["decision"] == "pass"  # its own declared licence, same evidence
 
 
+def test_status_reads_on_postgresql_are_answered_on_the_event_loop(app, client, keys, catalogue):
+    """PostgreSQL: ``GET /v1/scans/{id}`` reads through the event loop's psycopg pool (no
+    statement through the SQLAlchemy engine), and answers what the sync path answers,
+    queued and done; an unknown id is 404 there too."""
+    from compliance.api import intake
+
+    if app.store.backend != "postgresql":
+        pytest.skip("SQLite reads in a worker thread")
+    data = _wav(catalogue["song-0"], "FLAC")
+    scan = _submit(client, keys["submitter"], [("a.flac", data)]).json()["scans"][0]
+    url = f"/v1/scans/{scan['scan_id']}"
+    client.get(url, headers=keys["reader"])  # the key is verified once, then cached
+    for state in ("queued", "done"):
+        with _statements(app) as sent:
+            r = client.get(url, headers=keys["reader"])
+        assert r.status_code == 200 and r.json()["state"] == state
+        assert sent == []
+        assert r.json() == json.loads(json.dumps(intake.get_scan(app.store, scan["scan_id"],
+                                                                 app.policy)))  # fmt: skip
+        if state == "queued":
+            assert ScanWorker(app).run_once().state == "done"
+    assert r.json()["result"]["decision"] == "block"
+    _error(client.get("/v1/scans/nope", headers=keys["reader"]), 404, "scan_not_found")
+
+
+def test_an_unreachable_database_makes_an_event_loop_read_a_503(monkeypatch):
+    import asyncio
+
+    from compliance.api import async_reads
+    from compliance.api.errors import ApiError
+
+    monkeypatch.setattr(async_reads, "POOL_TIMEOUT_S", 0.5)
+    reader = async_reads.AsyncReader("postgresql://127.0.0.1:1/none?connect_timeout=1",
+                                     max_size=1)  # fmt: skip
+
+    async def read():
+        await reader.open()
+        try:
+            await reader.one("select 1", {})
+        finally:
+            await reader.close()
+
+    with pytest.raises(ApiError) as err:
+        asyncio.run(read())
+    assert (err.value.status, err.value.code) == (503, "database_unavailable")
+
+
+def test_the_event_loop_reader_connects_with_the_stores_url():
+    from compliance.api.async_reads import libpq_conninfo
+
+    got = libpq_conninfo("postgresql+psycopg://u:p@127.0.0.1:5432/test?options=-csearch_path%3Dx")
+    assert got == "postgresql://u:p@127.0.0.1:5432/test?options=-csearch_path%3Dx"
+
+
 def _two_submissions(app, client, keys, data: bytes, meta_a: dict, meta_b: dict):
     """The same audio submitted as a.wav and b.wav with two metadata: one shared
     analysis, scanned by a worker; the two results as each submission reads them."""

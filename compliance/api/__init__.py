@@ -41,12 +41,21 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = app.settings.db_pool_size
+        reader = _status_reader(app)
+        if reader is not None:
+            await reader.open()
+            _api.state.reader = reader
         if freeze_gc:
             import gc
 
             gc.collect()
             gc.freeze()
-        yield
+        try:
+            yield
+        finally:
+            if reader is not None:
+                _api.state.reader = None
+                await reader.close()
 
     api = FastAPI(
         title="release-compliance-checker",
@@ -67,6 +76,18 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
     api.include_router(hooks)
     api.include_router(health)
     return api
+
+
+def _status_reader(app: App):
+    """The event-loop reader of status reads on PostgreSQL (None on SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    url = app.settings.database_url
+    if make_url(url).get_backend_name() != "postgresql":
+        return None
+    from compliance.api.async_reads import AsyncReader, libpq_conninfo
+
+    return AsyncReader(libpq_conninfo(url), max_size=app.settings.db_pool_size)
 
 
 def create_app_from_env() -> FastAPI:
