@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""CPU cost of one submission in the API process, with no scan worker (issue 3).
+"""CPU cost of a submission and of a status read in the API process, no scan worker (issue 3).
 
 Starts the service of :mod:`_servicebench` (``compliance serve``, a fresh PostgreSQL
 schema or SQLite, no worker), sends ``--warm`` submissions from ``--clients``
 threads (so that the connection pool is open, as in a running service), then
 ``--releases`` more the same way, back to back (distinct synthetic WAVs of
-``--seconds`` audio), and prints the throughput, the client-side latencies and, per
-submission, the CPU time of the API process (user and system, its children included
+``--seconds`` audio), then ``--reads`` status reads of those (queued) scans the same
+way, and prints for each burst the throughput, the client-side latencies and, per
+request, the CPU time of the API process (user and system, its children included
 with ``--server-workers`` > 1), of PostgreSQL's processes, of this load generator, and
 the context switches of the API's threads (all from ``/proc``; Linux only).
 
@@ -74,41 +75,28 @@ def _named(comm: str) -> list[str]:
     return out
 
 
-def one_run(args) -> dict:
-    svc = Service(db=args.db)
-    try:
-        svc.start_server("--workers", str(args.server_workers))
-        children = subprocess.run(
-            ["pgrep", "-P", str(svc.server.pid)], capture_output=True, text=True
-        ).stdout.split()
-        api = [str(svc.server.pid), *children]
-        seeds = range(1000, 1000 + args.warm + args.releases)
-        audio = [(f"r{s}.wav", wav_bytes(s, args.seconds)) for s in seeds]
-        lat: list[float] = []
+def _burst(api: list[str], clients: int, call, items: list) -> dict:
+    """``call(item)`` for every item from ``clients`` threads, back to back: throughput,
+    client-side latencies, and per call the CPU of the API, PostgreSQL and this load
+    generator, and the API threads' context switches."""
+    lat: list[float] = []
 
-        def submit(item: tuple[str, bytes]) -> None:
-            t = time.perf_counter()
-            status, body = svc.submit(item[0], item[1], {"title": item[0], "artist": "bench"})
-            lat.append((time.perf_counter() - t) * 1000)
-            if status != 202:
-                raise RuntimeError(f"submission answered {status}: {body}")
+    def timed(item) -> None:
+        t = time.perf_counter()
+        call(item)
+        lat.append((time.perf_counter() - t) * 1000)
 
-        with ThreadPoolExecutor(args.clients) as pool:  # opens the pool's connections
-            list(pool.map(submit, audio[: args.warm]))
-        load, lat[:] = audio[args.warm :], []
-        pg0 = {pid: sum(_cpu([pid])) for pid in _named("postgres")}
-        api0, sw0 = _cpu(api), _switches(api)
-        me0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            list(pool.map(submit, load))
-        wall = time.perf_counter() - w0
-        me1 = resource.getrusage(resource.RUSAGE_SELF)
-        api1, sw1 = _cpu(api), _switches(api)
-        # backends the pool opened during the burst count whole
-        pg_s = sum(sum(_cpu([pid])) - pg0.get(pid, 0.0) for pid in _named("postgres"))
-    finally:
-        svc.close()
-    n = len(load)
+    pg0 = {pid: sum(_cpu([pid])) for pid in _named("postgres")}
+    api0, sw0 = _cpu(api), _switches(api)
+    me0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(timed, items))
+    wall = time.perf_counter() - w0
+    me1 = resource.getrusage(resource.RUSAGE_SELF)
+    api1, sw1 = _cpu(api), _switches(api)
+    # backends the pool opened during the burst count whole
+    pg_s = sum(sum(_cpu([pid])) - pg0.get(pid, 0.0) for pid in _named("postgres"))
+    n = len(items)
     lat.sort()
     return {
         "per_s": n / wall,
@@ -123,6 +111,41 @@ def one_run(args) -> dict:
     }
 
 
+def one_run(args) -> dict:
+    svc = Service(db=args.db)
+    try:
+        svc.start_server("--workers", str(args.server_workers))
+        children = subprocess.run(
+            ["pgrep", "-P", str(svc.server.pid)], capture_output=True, text=True
+        ).stdout.split()
+        api = [str(svc.server.pid), *children]
+        seeds = range(1000, 1000 + args.warm + args.releases)
+        audio = [(f"r{s}.wav", wav_bytes(s, args.seconds)) for s in seeds]
+        scans: list[str] = []
+
+        def submit(item: tuple[str, bytes]) -> None:
+            status, body = svc.submit(item[0], item[1], {"title": item[0], "artist": "bench"})
+            if status != 202:
+                raise RuntimeError(f"submission answered {status}: {body}")
+            scans.append(body["scans"][0]["scan_id"])
+
+        def read(scan_id: str) -> None:
+            status, body = svc.request("GET", f"/v1/scans/{scan_id}")
+            if status != 200:
+                raise RuntimeError(f"status read answered {status}: {body}")
+
+        with ThreadPoolExecutor(args.clients) as pool:  # opens the pool's connections
+            list(pool.map(submit, audio[: args.warm]))
+        out = _burst(api, args.clients, submit, audio[args.warm :])
+        if args.reads:  # queued scans (no worker runs): the polls of an intake pipeline
+            order = [scans[i % len(scans)] for i in range(args.reads)]
+            reads = _burst(api, args.clients, read, order)
+            out.update({f"read_{k}": v for k, v in reads.items()})
+    finally:
+        svc.close()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--releases", type=int, default=290)
@@ -130,6 +153,8 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=4.0, help="audio length per release")
     ap.add_argument("--db", choices=("pg", "sqlite"), default="pg")
+    ap.add_argument("--reads", type=int, default=2000,
+                    help="status reads after the submissions, same clients (0: none)")  # fmt: skip
     ap.add_argument("--server-workers", type=int, default=1,
                     help="API processes (compliance serve --workers)")  # fmt: skip
     ap.add_argument("--runs", type=int, default=1, help="fresh runs; medians are printed")
