@@ -87,7 +87,13 @@ def _status_reader(app: App):
         return None
     from compliance.api.async_reads import AsyncReader, libpq_conninfo
 
-    return AsyncReader(libpq_conninfo(url), max_size=app.settings.db_pool_size)
+    return AsyncReader(libpq_conninfo(url), max_size=min(READ_POOL_SIZE, app.settings.db_pool_size))
+
+
+#: Connections of the event-loop reader (per API process). A read holds one only for its
+#: query's round trip (a fraction of a millisecond), so a few serve hundreds of reads a
+#: second, and the database's connection limit is left to the store's pool and workers.
+READ_POOL_SIZE = 4
 
 
 def create_app_from_env() -> FastAPI:
