@@ -70,7 +70,7 @@ def create_release(
     every release on SQLite, by a transaction that looks each job up first.
     """
     ours: frozenset[str] = frozenset()
-    if store.backend == "postgresql":
+    if store.backend == "postgresql" and files:
         done, ours = _create_new_release(store, files, metadata, policy_hash, api_key_id)
         if done is not None:
             return done
