@@ -102,9 +102,9 @@ def _create_new_release(store, files, metadata, policy_hash, api_key_id):
     Returns
     -------
     tuple
-        ``((release_id, scans), ids)`` when the release was recorded, else
-        ``(None, ids)``; ``ids`` are the job ids this call inserted (so that the caller
-        reports them as new, not as deduplicated).
+        ``((release_id, scans), frozenset())`` when the release was recorded, else
+        ``(None, ids)`` with the job ids this call inserted (so that the caller reports
+        them as new, not as deduplicated).
     """
     release_id, now = str(uuid.uuid4()), utcnow()
     params: dict[str, Any] = {"release_id": release_id, "metadata": metadata,
@@ -130,7 +130,7 @@ def _create_new_release(store, files, metadata, policy_hash, api_key_id):
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         inserted = conn.exec_driver_sql(sql, params).scalars().all()
         if len(inserted) == len(files):
-            return (release_id, scans), frozenset(j["id"] for j in jobs)
+            return (release_id, scans), frozenset()
         ids = [j["id"] for j in jobs]
         ours = conn.execute(select(_JOBS.c.id).where(_JOBS.c.id.in_(ids))).scalars().all()
     return None, frozenset(ours)
@@ -150,7 +150,7 @@ def _new_release_statement(n: int):
     from sqlalchemy import column, values
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    job_cols = [c.name for c in _JOBS.c if c.name not in _JOB_DEFAULTS_NULL]
+    job_cols = list(JobQueue.new_values(SCAN_JOB, {}))  # the columns a new job sets
     job_rows = [
         {c: bindparam(f"j{i}_{c}", type_=_JOBS.c[c].type) for c in job_cols} for i in range(n)
     ]
@@ -193,10 +193,6 @@ def _new_release_statement(n: int):
         .returning(_FILES.c.id)
         .add_cte(new_jobs, new_release)
     )
-
-
-#: Job columns a new job leaves NULL (not bound in :func:`_new_release_statement`).
-_JOB_DEFAULTS_NULL = frozenset({"lease_owner", "lease_expires_at", "last_error", "result"})
 
 
 def _create_release_once(store, files, metadata, policy_hash, api_key_id, ours=frozenset()):
