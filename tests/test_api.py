@@ -358,6 +358,41 @@ def test_account_evidence_is_each_submitters_own_and_history_records_them(
     assert "audio_keys" not in rd  # the worker's lookup keys stay internal
 
 
+def test_the_worker_writes_account_evidence_with_the_result_in_one_transaction(
+    app, client, keys, monkeypatch
+):
+    """A read never sees the scan done without its account evidence (and never has to
+    compute it for a submission the worker knew): both land in the completing commit."""
+    from compliance.api import intake
+
+    data = _wav(synth_piece(4244, 6.0, sample_rate=22050))
+    scan = _submit(client, keys["submitter"], [("a.wav", data)], {"account_id": "acc"})
+    scan = scan.json()["scans"][0]
+
+    def broken(session, evidence):
+        assert evidence, "the evidence was computed before the commit"
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(intake, "write_account_evidence", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ScanWorker(app, lease_s=30).run_once()
+    with app.store.session() as s:  # rolled back together: not done, no evidence
+        job = s.get(JobRow, scan["analysis_id"])
+        assert job.state == "running" and job.result is None
+        assert s.get(ReleaseFileRow, scan["scan_id"]).account_evidence is None
+    monkeypatch.undo()
+    with app.store.session() as s, s.begin():  # as if its lease had expired
+        s.get(JobRow, scan["analysis_id"]).lease_expires_at = None
+        s.get(JobRow, scan["analysis_id"]).state = "queued"
+    assert ScanWorker(app).run_once().state == "done"
+    with app.store.session() as s:
+        assert s.get(ReleaseFileRow, scan["scan_id"]).account_evidence is not None
+    settled: list[str] = []
+    monkeypatch.setattr(intake, "_settle_quietly", lambda *a: settled.append(a[2]) or {})
+    got = client.get(f"/v1/scans/{scan['scan_id']}", headers=keys["reader"])
+    assert got.json()["state"] == "done" and settled == []
+
+
 def test_non_audio_ends_failed_with_its_code(app, client, keys):
     r = _submit(client, keys["submitter"], [("song.mp3", b"this is not audio at all")])
     assert r.status_code == 202

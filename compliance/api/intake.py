@@ -506,12 +506,13 @@ def _settle_quietly(store, policy, job_id: str) -> dict[str, list[dict[str, Any]
 
 def settle_account_evidence(store, policy, job_id: str) -> dict[str, list[dict[str, Any]]]:
     """Compute and store the account evidence of every submission of a finished scan
-    job that has none yet (:func:`compliance.history.scan_release.submission_evidence`:
-    the submitter's history window, the submission recorded in the history).
+    job that has none yet (:func:`account_evidence_of`, then
+    :func:`write_account_evidence` in a transaction of its own).
 
-    Run by the worker when the job is done, and by a read of a submission that arrived
-    later. Each row is written only while it is still empty, so two settlers do not
-    overwrite each other (recording in the history is idempotent by release id).
+    Run by a read of a submission that arrived after the worker finished the job (the
+    worker writes the evidence of the submissions it knows in the transaction that marks
+    the job done). Each row is written only while it is still empty, so two settlers do
+    not overwrite each other (recording in the history is idempotent by release id).
 
     Returns
     -------
@@ -519,39 +520,74 @@ def settle_account_evidence(store, policy, job_id: str) -> dict[str, list[dict[s
         ``{scan_id: evidence dicts}`` of the rows of this job that now have theirs
         (those written here and those found written).
     """
-    from sqlalchemy import update
-
-    from compliance.history.scan_release import HistoryHook, submission_evidence
-
     with store.reader() as s:
         job = s.get(JobRow, job_id)
+    result = (job.result or {}) if job is not None and job.state == DONE else {}
+    found: dict[str, list[dict[str, Any]]] = {}
+    fresh = account_evidence_of(store, policy, job_id, result, found=found)
+    if fresh:
+        with store.session() as s, s.begin():
+            write_account_evidence(s, fresh)
+    return {**found, **fresh}
+
+
+def account_evidence_of(
+    store,
+    policy,
+    job_id: str,
+    result: dict[str, Any],
+    *,
+    found: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The account evidence of each submission of job ``job_id`` that has none stored
+    yet, from the job's ``result`` (its ``decision``, ``content_hash``, ``duration_s``
+    and ``audio_keys``): :func:`compliance.history.scan_release.submission_evidence`,
+    which reads the submitter's history window and records the submission in the
+    history. Nothing is written to the submissions' rows (:func:`write_account_evidence`).
+
+    ``found``, when given, receives the evidence already stored on the other rows.
+
+    Returns
+    -------
+    dict
+        ``{scan_id: evidence dicts}``; empty for a result without a decision.
+    """
+    from compliance.history.scan_release import HistoryHook, submission_evidence
+
+    if result.get("decision") is None or not hasattr(policy, "history_thresholds"):
+        return {}
+    with store.reader() as s:
         rows = s.execute(
             select(ReleaseFileRow.id, ReleaseFileRow.account_evidence, ReleaseRow.release_metadata)
             .join(ReleaseRow, ReleaseRow.id == ReleaseFileRow.release_id)
             .where(ReleaseFileRow.job_id == job_id)
             .order_by(ReleaseFileRow.created_at, ReleaseFileRow.id)
         ).all()
-    result = (job.result or {}) if job is not None and job.state == DONE else {}
-    if result.get("decision") is None or not hasattr(policy, "history_thresholds"):
-        return {}
     hook = HistoryHook(store, policy.history_thresholds())
     out: dict[str, list[dict[str, Any]]] = {}
     content_hash = result.get("content_hash") or ""
     duration_s = float(result.get("duration_s") or 0.0)
     for scan_id, stored, declared in rows:
         if stored is not None:
-            out[scan_id] = stored
+            if found is not None:
+                found[scan_id] = stored
             continue
         meta = ReleaseMetadata.from_mapping(declared or {})
         got = submission_evidence(
             hook, meta, content_hash, duration_s, audio_keys=result.get("audio_keys")
         )
-        evidence = [e.to_dict() for e in got]
-        with store.session() as s, s.begin():
-            s.execute(
-                update(ReleaseFileRow)
-                .where(ReleaseFileRow.id == scan_id, ReleaseFileRow.account_evidence.is_(None))
-                .values(account_evidence=evidence)
-            )
-        out[scan_id] = evidence
+        out[scan_id] = [e.to_dict() for e in got]
     return out
+
+
+def write_account_evidence(session, evidence: dict[str, list[dict[str, Any]]]) -> None:
+    """Store ``{scan_id: evidence dicts}`` in ``session`` (the caller's transaction), each
+    row only while it has none (a concurrent settler's evidence is kept)."""
+    from sqlalchemy import update
+
+    for scan_id, items in evidence.items():
+        session.execute(
+            update(ReleaseFileRow)
+            .where(ReleaseFileRow.id == scan_id, ReleaseFileRow.account_evidence.is_(None))
+            .values(account_evidence=items)
+        )

@@ -255,12 +255,23 @@ class JobQueue:
             row.lease_expires_at = utcnow() + timedelta(seconds=lease_s)
             row.updated_at = utcnow()
 
-    def complete(self, job_id: str, worker: str, result: dict[str, Any]) -> None:
-        """Mark done with its result (only by the lease holder)."""
+    def complete(
+        self,
+        job_id: str,
+        worker: str,
+        result: dict[str, Any],
+        *,
+        also: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Mark done with its result (only by the lease holder). ``also(session)`` writes
+        what has to become visible together with the result, in the same transaction (a
+        lost lease writes neither)."""
         with self.store.session() as s, s.begin():
             row = self._owned(s, job_id, worker)
             row.state, row.result, row.lease_owner = DONE, result, None
             row.lease_expires_at, row.updated_at = None, utcnow()
+            if also is not None:
+                also(s)
             self._finished(s, row)
 
     def fail(

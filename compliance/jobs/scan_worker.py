@@ -123,25 +123,29 @@ class ScanWorker:
         if result.ok:
             # the lookup keys ride along for the per-submission account evidence
             body = {**result.to_json(), "audio_keys": result.audio_keys}
-            done = self._settle(job, lambda: self.queue.complete(job.id, self.id, body))
-            self._account_evidence(done)
-            return done
+            from compliance.api.intake import write_account_evidence
+
+            evidence = self._account_evidence(job, body)
+            return self._settle(job, lambda: self.queue.complete(
+                job.id, self.id, body, also=lambda s: write_account_evidence(s, evidence),
+            ))  # fmt: skip
         return self._settle(job, lambda: self.queue.fail(
             job.id, self.id, f"{result.error_code}: {result.error_message}",
             permanent=True, result=result.to_json(),
         ))  # fmt: skip
 
-    def _account_evidence(self, job: Job) -> None:
-        """Each submission's own account evidence, now that the audio is analysed (a
-        failure is logged: a later read of the scan computes it)."""
-        if job.state != "done":
-            return
-        from compliance.api.intake import settle_account_evidence
+    def _account_evidence(self, job: Job, result: dict) -> dict[str, list[dict]]:
+        """Each submission's own account evidence, computed before the job is marked
+        done and written in the same transaction: a read never sees the scan done
+        without it (and never has to compute it itself). A failure is logged and leaves
+        it to the first read of each submission (:func:`settle_account_evidence`)."""
+        from compliance.api.intake import account_evidence_of
 
         try:
-            settle_account_evidence(self.app.store, self.app.policy, job.id)
+            return account_evidence_of(self.app.store, self.app.policy, job.id, result)
         except Exception:  # the scan is done either way
-            log.exception("account evidence of job %s could not be settled", job.id)
+            log.exception("account evidence of job %s could not be computed", job.id)
+            return {}
 
     def _settle(self, job: Job, write) -> Job:
         try:
@@ -166,7 +170,7 @@ class ScanWorker:
         # A fresh catalogue view (sees the latest ingest); uploads are untrusted: decoded
         # only in a limited ffmpeg subprocess, never in this process. No account
         # evidence here: the analysis is shared by every submission of the same audio;
-        # each submission's account evidence is settled after (_account_evidence).
+        # each submission's account evidence is computed after (_account_evidence).
         scanner = self.app.scanner(decoder="ffmpeg", history=False, audio_keys=True)
         path = blobs.path(address)
         result = scanner.check(path, meta, file_name=name)
