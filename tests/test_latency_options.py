@@ -107,6 +107,87 @@ def test_api_requests_reuse_the_verification(tmp_path):
     app.store.close()
 
 
+def test_an_entry_past_half_its_ttl_is_refreshed_by_one_caller(store):
+    clock = Clock()
+    cache = KeyCache(store, ttl_s=5.0, clock=clock)
+    key, token = KeyStore(store).create("k", ("read",))
+    assert cache.verify(token).id == key.id
+    clock.t += 2.4
+    assert cache.lookup(token) == (key, False)
+    clock.t += 0.2  # past REFRESH_AFTER x ttl: one caller is asked to refresh
+    assert cache.lookup(token) == (key, True)
+    assert cache.lookup(token) == (key, False) and cache.reads == 1  # the others are not
+    assert cache.verify(token, fresh=True).id == key.id and cache.reads == 2
+    clock.t += 4.0  # 6.6 s after the first read, 4 s after the refresh: still valid
+    assert cache.lookup(token) == (key, True) and cache.reads == 2  # and due again
+    _revoke_elsewhere(store, key.id)
+    assert cache.verify(token, fresh=True) is None  # a refresh drops a revoked key
+    assert cache.lookup(token) == (None, False) and cache.verify(token) is None
+
+
+def _async_client(tmp_path, monkeypatch, delay_s: float = 0.0):
+    """A SQLite app, its API and a token, the key's database read slowed by ``delay_s``."""
+    import httpx
+
+    from compliance.api import create_app
+    from compliance.app import App
+
+    app = App(Settings.from_env({"COMPLIANCE_HOME": str(tmp_path / "h")}))
+    _key, token = KeyStore(app.store).create("k", ("read",))
+    real = KeyStore.verify
+
+    def slow(self, t):
+        time.sleep(delay_s)
+        return real(self, t)
+
+    monkeypatch.setattr(KeyStore, "verify", slow)
+    api = create_app(app)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://t")
+    return app, api, client, {"Authorization": f"Bearer {token}"}
+
+
+def test_concurrent_requests_with_an_unverified_key_share_one_database_read(
+    tmp_path, monkeypatch
+):
+    import asyncio
+
+    app, _api, client, h = _async_client(tmp_path, monkeypatch, delay_s=0.2)
+
+    async def burst():
+        async with client:
+            return await asyncio.gather(*(client.get("/v1/scans/nope", headers=h)
+                                          for _ in range(10)))  # fmt: skip
+
+    answers = asyncio.run(burst())
+    assert [r.status_code for r in answers] == [404] * 10
+    assert app.key_cache.reads == 1
+    app.store.close()
+
+
+def test_the_api_refreshes_a_key_in_the_background_before_it_expires(tmp_path, monkeypatch):
+    import asyncio
+
+    app, api, client, h = _async_client(tmp_path, monkeypatch)
+    clock = Clock()
+    app.key_cache.clock = clock
+
+    async def requests():
+        async with client:
+            assert (await client.get("/v1/scans/nope", headers=h)).status_code == 404
+            clock.t += 3.0  # past half the 5 s: answered from memory, refreshed behind
+            assert (await client.get("/v1/scans/nope", headers=h)).status_code == 404
+            for _ in range(100):
+                if not api.state.key_flights:
+                    break
+                await asyncio.sleep(0.01)
+            clock.t += 2.2  # past the first entry's 5 s: the refreshed one answers
+            assert (await client.get("/v1/scans/nope", headers=h)).status_code == 404
+
+    asyncio.run(requests())
+    assert app.key_cache.reads == 2
+    app.store.close()
+
+
 def test_settings_of_the_cache_and_the_pool(tmp_path):
     s = Settings.from_env({"COMPLIANCE_HOME": str(tmp_path)})
     assert s.key_cache_s == 5.0 and s.db_pool_size == 20

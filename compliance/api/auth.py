@@ -3,6 +3,7 @@ key's rate limit (its own or the default; :mod:`compliance.api.ratelimit`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import Request
@@ -30,6 +31,30 @@ def key_rate(key: ApiKey, default: tuple[int, float] | None) -> tuple[int, float
         return default
 
 
+def _verification(api, core, token: str, *, fresh: bool) -> asyncio.Future:
+    """The verification of ``token`` in flight in this app, or a new one in a worker
+    thread: concurrent requests with the same key wait for one database read, not one
+    each (a key's cache entry expiring under 20 concurrent clients was 20 reads at once).
+    A refresh (``fresh``) runs in the background; its failure is logged, and the entry
+    expires as it would have."""
+    flights: dict[str, asyncio.Future] | None = getattr(api.state, "key_flights", None)
+    if flights is None:
+        flights = api.state.key_flights = {}
+    task = flights.get(token)
+    if task is None:
+        task = asyncio.ensure_future(run_in_threadpool(core.key_cache.verify, token, fresh=fresh))
+        flights[token] = task
+
+        def done(t: asyncio.Future) -> None:
+            if flights.get(token) is t:
+                del flights[token]
+            if not t.cancelled() and t.exception() is not None and fresh:
+                log.warning("refreshing an API key failed: %s", t.exception())
+
+        task.add_done_callback(done)
+    return task
+
+
 def require(scope: str):
     """A dependency that returns the caller's :class:`ApiKey` if it holds ``scope``."""
 
@@ -48,9 +73,11 @@ def require(scope: str):
         token = token.strip()
         core = request.app.state.core
         cache = core.__dict__.get("key_cache")  # built by the first verification
-        key = cache.cached(token) if cache is not None else None  # verified seconds ago
+        key, refresh = cache.lookup(token) if cache is not None else (None, False)
+        if refresh:  # still valid; re-read in the background before it expires
+            _verification(request.app, core, token, fresh=True)
         if key is None:  # a database read (and maybe opening the store): in a thread
-            key = await run_in_threadpool(lambda: core.key_cache.verify(token))
+            key = await asyncio.shield(_verification(request.app, core, token, fresh=False))
         if key is None:
             raise ApiError(401, "auth_invalid", "unknown or revoked API key", headers=_CHALLENGE)
         limiter = getattr(request.app.state, "limiter", None)
