@@ -51,13 +51,17 @@ class AsyncReader:
     def __init__(self, conninfo: str, *, max_size: int) -> None:
         from psycopg_pool import AsyncConnectionPool
 
+        # A fixed size: every connection is made when the pool opens, not by the first
+        # burst of reads (each new PostgreSQL connection is a backend process to start:
+        # measured, 20 concurrent first reads waited 20-29 ms for the pool to grow).
         self.pool = AsyncConnectionPool(
-            conninfo, min_size=1, max_size=max_size, open=False, timeout=POOL_TIMEOUT_S,
+            conninfo, min_size=max_size, max_size=max_size, open=False, timeout=POOL_TIMEOUT_S,
             kwargs={"autocommit": True}, name="status-reads",
         )  # fmt: skip
 
     async def open(self) -> None:
-        """Open the pool (its first connection is made in the background)."""
+        """Open the pool (its connections are made in the background: a database that is
+        down delays the reads, not the start)."""
         await self.pool.open(wait=False)
 
     async def close(self) -> None:
