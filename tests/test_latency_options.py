@@ -146,9 +146,7 @@ def _async_client(tmp_path, monkeypatch, delay_s: float = 0.0):
     return app, api, client, {"Authorization": f"Bearer {token}"}
 
 
-def test_concurrent_requests_with_an_unverified_key_share_one_database_read(
-    tmp_path, monkeypatch
-):
+def test_concurrent_requests_with_an_unverified_key_share_one_database_read(tmp_path, monkeypatch):
     import asyncio
 
     app, _api, client, h = _async_client(tmp_path, monkeypatch, delay_s=0.2)

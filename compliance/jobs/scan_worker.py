@@ -21,6 +21,7 @@ only releases the lease of a scan that hangs in Python code.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -142,7 +143,9 @@ class ScanWorker:
         from compliance.api.intake import account_evidence_of
 
         try:
-            return account_evidence_of(self.app.store, self.app.policy, job.id, result)
+            evidence = account_evidence_of(self.app.store, self.app.policy, job.id, result)
+            json.dumps(evidence)  # what the completing write stores: fail here, not there
+            return evidence
         except Exception:  # the scan is done either way
             log.exception("account evidence of job %s could not be computed", job.id)
             return {}
