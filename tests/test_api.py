@@ -393,6 +393,27 @@ def test_the_worker_writes_account_evidence_with_the_result_in_one_transaction(
     assert got.json()["state"] == "done" and settled == []
 
 
+def test_account_evidence_that_cannot_be_stored_leaves_the_scan_done_and_read_settles(
+    app, client, keys, monkeypatch
+):
+    from compliance.api import intake
+
+    data = _wav(synth_piece(4245, 6.0, sample_rate=22050))
+    scan = _submit(client, keys["submitter"], [("a.wav", data)], {"account_id": "acc"})
+    scan = scan.json()["scans"][0]
+    real = intake.account_evidence_of
+    monkeypatch.setattr(intake, "account_evidence_of",
+                        lambda *a, **k: {scan["scan_id"]: [{"bad": object()}]})  # fmt: skip
+    assert ScanWorker(app).run_once().state == "done"
+    with app.store.session() as s:
+        assert s.get(ReleaseFileRow, scan["scan_id"]).account_evidence is None
+    monkeypatch.setattr(intake, "account_evidence_of", real)
+    got = client.get(f"/v1/scans/{scan['scan_id']}", headers=keys["reader"])
+    assert got.status_code == 200 and got.json()["state"] == "done"
+    with app.store.session() as s:  # the read computed and stored it
+        assert s.get(ReleaseFileRow, scan["scan_id"]).account_evidence is not None
+
+
 def test_non_audio_ends_failed_with_its_code(app, client, keys):
     r = _submit(client, keys["submitter"], [("song.mp3", b"this is not audio at all")])
     assert r.status_code == 202
