@@ -307,6 +307,17 @@ def one_run(args) -> dict:
     }  # fmt: skip
 
 
+def _slowest(ms: list[float], at: list[float], n: int = 3) -> str:
+    """The ``n`` slowest requests as ``ms@start_s+k``: ``k`` other requests started within
+    10 ms of it and took at least 80 % as long (a stall of the server, not a straggler)."""
+    out = []
+    for m, t in sorted(zip(ms, at, strict=True), reverse=True)[:n]:
+        k = sum(1 for m2, t2 in zip(ms, at, strict=True) if abs(t2 - t) <= 0.01 and m2 >= 0.8 * m)
+        k -= 1
+        out.append(f"{m:.0f}@{t:.2f}s+{k}")
+    return " ".join(out) or "-"
+
+
 def _ok(c: dict) -> bool:
     return (
         c["errors"] == 0 and c["lost"] == 0 and c["ended_not_done"] == 0
@@ -374,6 +385,12 @@ def main() -> int:
         print(f"  per round: submit p99 {r['submit_p99_1w']:.1f} (1w) / "
               f"{r['submit_p99_2w']:.1f} (2w) ms; status p99 {r['read_p99_1w']:.1f} / "
               f"{r['read_p99_2w']:.1f} ms")  # fmt: skip
+        tl = r["timeline"]
+        print("  slowest (ms@s into the round+others started within 10 ms and as slow): "
+              f"submit {_slowest(tl[0]['submit_ms'], tl[0]['submit_at'])} (1w), "
+              f"{_slowest(tl[1]['submit_ms'], tl[1]['submit_at'])} (2w); status "
+              f"{_slowest(tl[0]['read_ms'], tl[0]['read_at'])} (1w), "
+              f"{_slowest(tl[1]['read_ms'], tl[1]['read_at'])} (2w)")  # fmt: skip
         print(f"  baseline (1 client, no worker): submit p50 {r['base_submit_p50']:.1f} ms "
               f"(max {r['base_submit_max']:.1f}); status p50/p99 {r['base_read_p50']:.1f}/"
               f"{r['base_read_p99']:.1f} ms")  # fmt: skip
