@@ -178,6 +178,7 @@ def test_the_api_refreshes_a_key_in_the_background_before_it_expires(tmp_path, m
                 if not api.state.key_flights:
                     break
                 await asyncio.sleep(0.01)
+            assert app.key_cache.reads == 2  # the refresh read, before any entry expired
             clock.t += 2.2  # past the first entry's 5 s: the refreshed one answers
             assert (await client.get("/v1/scans/nope", headers=h)).status_code == 404
 

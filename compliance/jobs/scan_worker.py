@@ -124,31 +124,28 @@ class ScanWorker:
         if result.ok:
             # the lookup keys ride along for the per-submission account evidence
             body = {**result.to_json(), "audio_keys": result.audio_keys}
-            from compliance.api.intake import write_account_evidence
-
-            evidence = self._account_evidence(job, body)
-            return self._settle(job, lambda: self.queue.complete(
-                job.id, self.id, body, also=lambda s: write_account_evidence(s, evidence),
-            ))  # fmt: skip
+            also = self._account_evidence(job, body)
+            return self._settle(job, lambda: self.queue.complete(job.id, self.id, body, also=also))
         return self._settle(job, lambda: self.queue.fail(
             job.id, self.id, f"{result.error_code}: {result.error_message}",
             permanent=True, result=result.to_json(),
         ))  # fmt: skip
 
-    def _account_evidence(self, job: Job, result: dict) -> dict[str, list[dict]]:
+    def _account_evidence(self, job: Job, result: dict):
         """Each submission's own account evidence, computed before the job is marked
-        done and written in the same transaction: a read never sees the scan done
-        without it (and never has to compute it itself). A failure is logged and leaves
-        it to the first read of each submission (:func:`settle_account_evidence`)."""
-        from compliance.api.intake import account_evidence_of
+        done; returns the write of it for the completing transaction (``also`` of
+        :meth:`JobQueue.complete`), so a read never sees the scan done without it (and
+        never has to compute it itself). A failure is logged and leaves it to the first
+        read of each submission (:func:`settle_account_evidence`)."""
+        from compliance.api.intake import account_evidence_of, write_account_evidence
 
         try:
             evidence = account_evidence_of(self.app.store, self.app.policy, job.id, result)
             json.dumps(evidence)  # what the completing write stores: fail here, not there
-            return evidence
         except Exception:  # the scan is done either way
             log.exception("account evidence of job %s could not be computed", job.id)
-            return {}
+            evidence = {}
+        return lambda session: write_account_evidence(session, evidence)
 
     def _settle(self, job: Job, write) -> Job:
         try:
