@@ -21,6 +21,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-system-deps: installing $pkgs"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# Wait for another apt/dpkg run (an unattended upgrade, a second install) instead of
+# failing at once on its lock.
+lock=(-o DPkg::Lock::Timeout=600)
+$SUDO apt-get "${lock[@]}" update -qq
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $pkgs
+$SUDO apt-get "${lock[@]}" install -y -qq --no-install-recommends $pkgs
