@@ -436,9 +436,16 @@ def search(
     if spec is None:
         spec = log_spectrogram(samples)
     q = query_triplets(samples, spec=spec)
-    hits = index.lookup(q.hashes)
     votes = None  # align and vote_cells share their defaults: one vote for both
-    if not align_kwargs:
+    if align_kwargs:
+        hits = index.lookup(q.hashes)
+    else:
+        # only the hits the vote keeps (the same ones, in the same order): the others
+        # (most of them) are never gathered
+        hits = index.lookup_in_range(
+            q.hashes, q.spans, q.pitches, scale_range=_VOTE_DEFAULTS["scale_range"],
+            max_pitch=_VOTE_DEFAULTS["max_pitch"],
+        )  # fmt: skip
         votes = _vote(q, hits, **_VOTE_DEFAULTS)
         if votes is None:
             return []  # no hit in the search range

@@ -9,7 +9,13 @@ import pytest
 from compliance.synth import synth_piece
 from fingerprints import landmarks as L
 from fingerprints.align import search
-from fingerprints.index.landmark_index import BruteForceIndex, LandmarkIndex, Segment
+from fingerprints.index.landmark_index import (
+    BruteForceIndex,
+    LandmarkIndex,
+    Postings,
+    Segment,
+    in_range,
+)
 
 SR = L.SAMPLE_RATE
 
@@ -84,6 +90,82 @@ def test_index_lookup_equals_brute_force(max_bucket):
 
     assert triples(a) == triples(b)
     assert len(triples(a)) > 0
+
+
+def _columns(p):
+    return [np.asarray(getattr(p, f)).tolist() for f in Postings.__slots__]
+
+
+@pytest.mark.parametrize("max_bucket", [None, 3, 10_000])
+def test_lookup_in_range_is_lookup_then_the_range_filter(tmp_path, max_bucket):
+    """The fused lookup keeps exactly the postings in_range keeps, in lookup order, on
+    several segments (global track numbers), with out-of-range hashes in the query, and
+    when the kept postings outnumber the query (the kernel's second pass)."""
+    rng = np.random.default_rng(7)
+    for k in range(2):
+        fps = {f"s{k}t{i}": _random_fp(rng, int(rng.integers(300, 900))) for i in range(5)}
+        Segment.build(fps).save(tmp_path)
+    index = LandmarkIndex.open(tmp_path, sorted(p.name for p in tmp_path.iterdir()))
+    n = 3000
+    q_hashes = rng.integers(0, 1 << 12, size=n).astype(np.int64)
+    q_hashes[:5] = [-1, 1 << 21, (1 << 21) + 7, 1 << 30, 0]  # outside the bucket table
+    q_spans = rng.integers(0, 90, size=n).astype(np.uint16)  # 0: clamped to one frame
+    q_pitches = rng.integers(0, 2000, size=n).astype(np.uint16)
+    ranges = dict(scale_range=(0.85, 1.18), max_pitch=2.6)
+    got = index.lookup_in_range(q_hashes, q_spans, q_pitches, max_bucket=max_bucket, **ranges)
+    hits = index.lookup(q_hashes, max_bucket=max_bucket)
+    keep = in_range(hits, q_spans, q_pitches, **ranges)
+    want = Postings(*(getattr(hits, f)[keep] for f in Postings.__slots__))
+    assert _columns(got) == _columns(want)
+    assert 0 < keep.sum() < keep.size
+    if max_bucket == 10_000:
+        # every posting in range: more kept postings than query triplets
+        wide = dict(scale_range=(0.0, 1e9), max_pitch=1e9)
+        got = index.lookup_in_range(q_hashes, q_spans, q_pitches, max_bucket=max_bucket, **wide)
+        assert len(got.time) > n
+        assert _columns(got) == _columns(hits)
+
+
+def test_lookup_in_range_of_the_oracle_is_the_same():
+    rng = np.random.default_rng(8)
+    fps = {f"t{i}": _random_fp(rng, int(rng.integers(50, 300))) for i in range(4)}
+    index, oracle = LandmarkIndex([Segment.build(fps)]), BruteForceIndex(fps)
+    q = rng.integers(0, 1 << 12, size=400).astype(np.uint32)
+    spans = rng.integers(1, 90, size=400).astype(np.uint16)
+    pitches = rng.integers(0, 2000, size=400).astype(np.uint16)
+    args = dict(scale_range=(0.85, 1.18), max_pitch=2.6)
+    a = index.lookup_in_range(q, spans, pitches, **args)
+    b = oracle.lookup_in_range(q, spans, pitches, **args)
+    assert sorted(zip(*_columns(a), strict=True)) == sorted(zip(*_columns(b), strict=True))
+    assert len(a.time) > 0
+
+
+def test_search_gives_what_the_unfiltered_lookup_gives(catalogue):
+    """search() votes on the fused lookup's hits; with the full lookup's hits (the vote
+    filters them itself) every match is the same."""
+    pieces, index, _fps = catalogue
+
+    class Unfiltered:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def __len__(self):
+            return len(self.inner)
+
+        def lookup_in_range(self, hashes, spans, pitches, **_kw):
+            return self.inner.lookup(hashes)
+
+    rng = np.random.default_rng(9)
+    bed = synth_piece(99, 20.0, sample_rate=SR)
+    sample = pieces["p2"][5 * SR : 15 * SR]
+    mix = bed.copy()
+    mix[4 * SR : 4 * SR + sample.size] += 0.5 * sample
+    for clip in (pieces["p1"][3 * SR : 23 * SR], mix, rng.standard_normal(10 * SR) * 0.1):
+        clip = clip.astype(np.float32)
+        assert search(index, clip) == search(Unfiltered(index), clip)
 
 
 def test_several_segments_number_tracks_globally(tmp_path):

@@ -347,6 +347,59 @@ class LandmarkIndex:
     def nbytes(self) -> int:
         return sum(s.nbytes() for s in self.segments)
 
+    def lookup_in_range(
+        self,
+        hashes: np.ndarray,
+        query_spans: np.ndarray,
+        query_pitches: np.ndarray,
+        *,
+        scale_range: tuple[float, float],
+        max_pitch: float,
+        max_bucket: int | None = None,
+    ) -> Postings:
+        """The postings of :meth:`lookup` that :func:`in_range` keeps, in the same order,
+        without gathering the others (on a typical query 97 % of the postings imply a
+        scale or pitch shift outside the alignment's range).
+
+        Parameters
+        ----------
+        hashes : ndarray of uint32, shape (q,)
+        query_spans, query_pitches : ndarray of uint16, shape (q,)
+            The query triplets' spans (frames) and anchor pitch codes.
+        scale_range, max_pitch
+            As :func:`in_range`.
+        max_bucket : int, optional
+            As :meth:`lookup`.
+        """
+        kernel = _in_range_kernel()
+        hashes = np.ascontiguousarray(hashes, dtype=np.int64)
+        q_spans = np.ascontiguousarray(query_spans, dtype=np.uint16)
+        q_pitches = np.ascontiguousarray(query_pitches, dtype=np.uint16)
+        lo, hi = (float(v) for v in scale_range)
+        qi, tr, tm, pc, sp = [], [], [], [], []
+        for base, seg in zip(self._bases, self.segments, strict=True):
+            cap = max_bucket if max_bucket is not None else stop_bucket_size(seg.n_postings)
+            cols = (np.asarray(seg.offsets), np.asarray(seg.spans), np.asarray(seg.pitches))
+            args = (hashes, q_spans, q_pitches, *cols, int(cap), lo, hi, float(max_pitch),
+                    _N_BUCKETS)  # fmt: skip
+            # one pass with room for one posting per query triplet (a typical query
+            # keeps a third of that), a second one only when that was too little
+            room = max(1024, hashes.shape[0])
+            q, pos = np.empty(room, np.int64), np.empty(room, np.int64)
+            total = kernel(*args, q, pos)
+            if total > room:
+                q, pos = np.empty(total, np.int64), np.empty(total, np.int64)
+                kernel(*args, q, pos)
+            if total == 0:
+                continue
+            q, pos = q[:total], pos[:total]
+            qi.append(q)
+            tr.append(np.asarray(seg.tracks[pos], dtype=np.int64) + base)
+            tm.append(np.asarray(seg.times[pos], dtype=np.int64))
+            pc.append(np.asarray(seg.pitches[pos], dtype=np.uint16))
+            sp.append(np.asarray(seg.spans[pos], dtype=np.uint16))
+        return _postings(qi, tr, tm, pc, sp)
+
     def lookup(self, hashes: np.ndarray, *, max_bucket: int | None = None) -> Postings:
         """All postings of the given hashes.
 
@@ -377,15 +430,93 @@ class LandmarkIndex:
             tm.append(np.asarray(seg.times[pos], dtype=np.int64))
             pc.append(np.asarray(seg.pitches[pos], dtype=np.uint16))
             sp.append(np.asarray(seg.spans[pos], dtype=np.uint16))
-        if not qi:
-            e = np.empty(0, np.int64)
-            return Postings(e, e, e, np.empty(0, np.uint16), np.empty(0, np.uint16))
-        if len(qi) == 1:  # one segment answered: its arrays as they are (no copies)
-            return Postings(qi[0], tr[0], tm[0], pc[0], sp[0])
-        return Postings(
-            np.concatenate(qi), np.concatenate(tr), np.concatenate(tm), np.concatenate(pc),
-            np.concatenate(sp),
-        )  # fmt: skip
+        return _postings(qi, tr, tm, pc, sp)
+
+
+def _postings(qi: list, tr: list, tm: list, pc: list, sp: list) -> Postings:
+    """One :class:`Postings` of the columns each segment answered."""
+    if not qi:
+        e = np.empty(0, np.int64)
+        return Postings(e, e, e, np.empty(0, np.uint16), np.empty(0, np.uint16))
+    if len(qi) == 1:  # one segment answered: its arrays as they are (no copies)
+        return Postings(qi[0], tr[0], tm[0], pc[0], sp[0])
+    return Postings(
+        np.concatenate(qi), np.concatenate(tr), np.concatenate(tm), np.concatenate(pc),
+        np.concatenate(sp),
+    )  # fmt: skip
+
+
+def in_range(
+    hits: Postings,
+    query_spans: np.ndarray,
+    query_pitches: np.ndarray,
+    *,
+    scale_range: tuple[float, float],
+    max_pitch: float,
+) -> np.ndarray:
+    """Which postings imply a time scale (catalogue span over query span) within
+    ``scale_range`` and a pitch shift (query anchor minus catalogue anchor, semitones) of
+    at most ``max_pitch``: the hits the alignment of :mod:`fingerprints.align` votes on.
+
+    Returns
+    -------
+    ndarray of bool, shape (h,)
+    """
+    qi = hits.query_index
+    q_span = np.maximum(np.asarray(query_spans)[qi].astype(np.float64), 1.0)
+    scale = hits.span.astype(np.float64) / q_span
+    pitch = (decode_pitch(np.asarray(query_pitches)[qi]) - decode_pitch(hits.pitch)).astype(
+        np.float64
+    )
+    lo, hi = scale_range
+    return (scale >= lo) & (scale <= hi) & (np.abs(pitch) <= max_pitch)
+
+
+def _in_range_py(hashes, q_spans, q_pitches, offsets, spans, pitches, cap, lo, hi, max_pitch,
+                 n_buckets, out_q, out_pos):  # fmt: skip
+    """Kernel of :meth:`LandmarkIndex.lookup_in_range` for one segment (compiled by numba
+    on first use): the query index and segment position of every posting that
+    :func:`in_range` keeps, in :meth:`LandmarkIndex.lookup` order, written to ``out_q``
+    and ``out_pos`` while they have room. Returns how many there are (more than the
+    room: call again with larger arrays). The arithmetic is :func:`in_range`'s,
+    operation for operation (float32 pitch codes, float64 scales), so both keep the same
+    postings."""
+    n = 0
+    room = out_q.shape[0]
+    units = np.float32(32.0)
+    for i in range(hashes.shape[0]):
+        h = hashes[i]
+        if h < 0 or h >= n_buckets:
+            continue
+        a = np.int64(offsets[h])
+        b = np.int64(offsets[h + 1])
+        if b - a > cap:
+            continue
+        qs = max(np.float64(q_spans[i]), 1.0)
+        qp = np.float32(q_pitches[i]) / units
+        for k in range(a, b):
+            scale = np.float64(spans[k]) / qs
+            if scale < lo or scale > hi:
+                continue
+            if abs(np.float64(qp - np.float32(pitches[k]) / units)) > max_pitch:
+                continue
+            if n < room:
+                out_q[n] = i
+                out_pos[n] = k
+            n += 1
+    return n
+
+
+_IN_RANGE = None
+
+
+def _in_range_kernel():
+    global _IN_RANGE
+    if _IN_RANGE is None:  # numba is imported (and the loop compiled or loaded) on first use
+        import numba
+
+        _IN_RANGE = numba.njit(cache=True)(_in_range_py)
+    return _IN_RANGE
 
 
 def stop_bucket_size(n_postings: int) -> int:
@@ -407,6 +538,23 @@ class BruteForceIndex:
     def track_peaks(self, track: int) -> tuple[np.ndarray, np.ndarray] | None:
         pk = self._fps[track].peaks
         return None if pk is None else (pk.t, decode_pitch(encode_pitch(pk.p)))
+
+    def lookup_in_range(
+        self,
+        hashes: np.ndarray,
+        query_spans: np.ndarray,
+        query_pitches: np.ndarray,
+        *,
+        scale_range: tuple[float, float],
+        max_pitch: float,
+        max_bucket: int | None = None,
+    ) -> Postings:
+        """:meth:`lookup`, then :func:`in_range` (the reference of the fused lookup)."""
+        hits = self.lookup(hashes, max_bucket=max_bucket)
+        keep = in_range(
+            hits, query_spans, query_pitches, scale_range=scale_range, max_pitch=max_pitch
+        )
+        return Postings(*(getattr(hits, f)[keep] for f in Postings.__slots__))
 
     def lookup(self, hashes: np.ndarray, *, max_bucket: int | None = None) -> Postings:
         n = sum(int(fp.hashes.shape[0]) for fp in self._fps)
