@@ -96,24 +96,48 @@ def _fsync_log(monkeypatch) -> list[tuple[str, str]]:
 
 
 @_NEEDS_PROC
-def test_a_committed_object_and_its_new_folders_are_fsynced_after_the_rename(tmp_path, monkeypatch):
+def test_a_committed_object_is_fsynced_and_then_its_folder_after_the_rename(tmp_path, monkeypatch):
     store = LocalBlobStore(tmp_path.resolve() / "blobs")  # /proc shows resolved paths
     log = _fsync_log(monkeypatch)
     address, _ = store.put(io.BytesIO(b"first object"), max_bytes=1 << 20)
     final = store.path(address)
+    assert final.parent.parent == store.root  # root/ab/<digest>
     renamed = log.index(("rename", str(final)))
     synced = [p for op, p in log[renamed + 1 :] if op == "fsync"]
-    # the name in its folder, then the two fan-out folders made for it in theirs
-    assert synced == [str(final.parent), str(final.parent.parent), str(store.root)]
+    assert synced == [str(final.parent)]  # the name in its folder, nothing else
     assert ("fsync", str(final)) not in log[renamed:]  # the bytes were synced before
-    assert any(op == "fsync" for op, _ in log[:renamed])
-    # an object whose fan-out folders exist already: only its own folder
-    final.unlink()
+    assert [p for op, p in log[:renamed] if op == "fsync"] != []
+
+
+@_NEEDS_PROC
+def test_the_fan_out_folders_are_made_and_made_durable_when_the_store_opens(tmp_path, monkeypatch):
+    root = tmp_path.resolve() / "blobs"
+    log = _fsync_log(monkeypatch)
+    LocalBlobStore(root)
+    assert sorted(p.name for p in root.iterdir() if p.name != ".incoming") == [
+        f"{i:02x}" for i in range(256)
+    ]
+    assert ("fsync", str(root)) in log
     log.clear()
-    again, _ = store.put(io.BytesIO(b"first object"), max_bytes=1 << 20)
-    assert again == address and store.exists(address)
-    renamed = log.index(("rename", str(final)))
-    assert [p for op, p in log[renamed + 1 :] if op == "fsync"] == [str(final.parent)]
+    LocalBlobStore(root)  # already there: nothing to make durable
+    assert log == []
+
+
+def test_objects_of_the_two_level_layout_are_still_found(tmp_path):
+    """Stores written before the one-level layout keep ``root/ab/cd/<digest>``."""
+    root = tmp_path / "blobs"
+    data = b"an object stored by an earlier version"
+    digest = hashlib.sha256(data).hexdigest()
+    old = root / digest[:2] / digest[2:4] / digest
+    old.parent.mkdir(parents=True)
+    old.write_bytes(data)
+    store = LocalBlobStore(root)
+    address = "sha256:" + digest
+    assert store.exists(address) and store.path(address) == old
+    assert store.open(address).read() == data
+    again, _ = store.put(io.BytesIO(data), max_bytes=1 << 20)  # deduplicated: not copied
+    assert again == address
+    assert [p for p in root.rglob(digest)] == [old]
 
 
 @_NEEDS_PROC

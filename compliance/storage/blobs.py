@@ -49,7 +49,12 @@ def _check_address(address: str) -> str:
 
 
 class LocalBlobStore:
-    """Objects as files ``root/ab/cd/<sha256 hex>``.
+    """Objects as files ``root/ab/<sha256 hex>``.
+
+    The 256 fan-out folders are made (and their names made durable) when the store
+    opens, so that storing an object creates no folder: one fsync of the object's bytes
+    and one of its folder's entries, whatever the store's age. Objects stored by earlier
+    versions under ``root/ab/cd/<sha256 hex>`` are found where they are.
 
     Parameters
     ----------
@@ -62,14 +67,30 @@ class LocalBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / ".incoming"
         self._tmp.mkdir(exist_ok=True)
+        made = False
+        for i in range(256):
+            try:
+                (self.root / f"{i:02x}").mkdir()
+                made = True
+            except FileExistsError:
+                pass
+        if made:
+            fsync_dir(self.root)
+
+    def _located(self, digest: str) -> Path | None:
+        """The file of an object that exists (either layout), else None."""
+        for p in (self.root / digest[:2] / digest, self.root / digest[:2] / digest[2:4] / digest):
+            if p.is_file():
+                return p
+        return None
 
     def path(self, address: str) -> Path:
-        """Where the object of ``address`` lives (whether or not it exists)."""
+        """Where the object of ``address`` lives, or would be stored when it does not exist."""
         digest = _check_address(address)
-        return self.root / digest[:2] / digest[2:4] / digest
+        return self._located(digest) or self.root / digest[:2] / digest
 
     def exists(self, address: str) -> bool:
-        return self.path(address).is_file()
+        return self._located(_check_address(address)) is not None
 
     def open(self, address: str) -> BinaryIO:
         """Read an object; ``blob_not_found`` if there is none."""
@@ -148,20 +169,14 @@ class BlobWriter:
             self._out = None
             if self.size == 0:
                 raise ComplianceError("the upload is empty (0 bytes)", code="upload_empty")
-            address = "sha256:" + self._h.hexdigest()
-            final = self._blobs.path(address)
-            if final.exists():
+            digest = self._h.hexdigest()
+            if self._blobs._located(digest) is not None:
                 self._tmp.unlink()
             else:
-                new_folders = not final.parent.is_dir()
-                if new_folders:
-                    final.parent.mkdir(parents=True, exist_ok=True)
+                final = self._blobs.root / digest[:2] / digest
                 os.replace(self._tmp, final)
                 fsync_dir(final.parent)  # the object's name
-                if new_folders:  # the names of the fan-out folders made for it
-                    fsync_dir(final.parent.parent)
-                    fsync_dir(self._blobs.root)
-            return address, self.size
+            return "sha256:" + digest, self.size
         except BaseException:
             self.abort()
             raise
