@@ -422,11 +422,15 @@ class CoverAlignment:
     catalogue_end_s: float
 
 
+_ROTATIONS = (np.arange(12)[None, :] - np.arange(12)[:, None]) % 12
+"""Row ``k``: the indexes of ``np.roll(x, k)`` for a 12-vector ``x``."""
+
+
 def transposition(query: np.ndarray, catalogue: np.ndarray) -> int:
     """Optimal transposition index: the rotation ``k`` of the upload's pitch classes
     (``np.roll(query, k, axis=0)``) whose global profile best matches the catalogue's."""
     gq, gc = query.mean(axis=1), catalogue.mean(axis=1)
-    return int(np.argmax([float(np.dot(gc, np.roll(gq, k))) for k in range(12)]))
+    return int(np.argmax([float(np.dot(gc, gq[_ROTATIONS[k]])) for k in range(12)]))
 
 
 def _state_space(b: np.ndarray, m: int = EMBED_BLOCKS) -> np.ndarray:

@@ -72,6 +72,28 @@ def test_atonal_silent_and_short_uploads_are_not_usable():
     assert not cover.chroma_sequence(np.zeros((3, 513), np.float32)).usable
 
 
+def test_transposition_scores_every_rotation_as_np_roll_does():
+    rng = np.random.default_rng(1)
+    q, c = rng.random((12, 30)), rng.random((12, 40))
+    gq, gc = q.mean(axis=1), c.mean(axis=1)
+    by_roll = [float(np.dot(gc, np.roll(gq, k))) for k in range(12)]
+    assert cover.transposition(q, c) == int(np.argmax(by_roll))
+    for k in range(12):
+        assert np.array_equal(gq[cover._ROTATIONS[k]], np.roll(gq, k))
+
+
+def test_the_coarse_sequences_kept_between_searches_change_no_result(songs, monkeypatch):
+    from fingerprints.index import cover_index
+
+    monkeypatch.setattr(cover_index, "COARSE_CACHE", 2)
+    seg = CoverSegment.build(songs)
+    kept = CoverIndex([seg])
+    uploads = [seq(song(k, 40.0, transpose=1, tempo=1.05, harmonics=2)) for k in (1, 4, 1)]
+    for up in uploads:
+        assert kept.search(up) == CoverIndex([seg]).search(up)  # a fresh index: no cache
+        assert len(kept._coarse_cache) <= 2
+
+
 def test_the_index_finds_the_cover_first_and_survives_a_reload(tmp_path, songs):
     seg = CoverSegment.build(songs)
     seg.save(tmp_path)

@@ -18,6 +18,7 @@ the catalogue's (measured on the development corpus, centring on the catalogue m
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -150,12 +151,18 @@ class CoverMatch:
     alignment: cover.CoverAlignment
 
 
+COARSE_CACHE = 4096
+"""Coarsened catalogue sequences a :class:`CoverIndex` keeps (about 25 kB for 4 minutes)."""
+
+
 class CoverIndex:
     """Shortlist by section embeddings, rescore by alignment (module docstring)."""
 
     def __init__(self, segments: Iterable[CoverSegment] = ()) -> None:
         self.segments = list(segments)
         self._where: dict[str, tuple[CoverSegment, int]] = {}
+        self._coarse_cache: dict[tuple[str, int], cover.ChromaSequence] = {}
+        self._coarse_lock = threading.Lock()
         dims = cover.SHORTLIST_DIMS
         raw = [s.vectors[:, dims] for s in self.segments if len(s.vectors)]
         self.centre = (
@@ -192,6 +199,21 @@ class CoverIndex:
     def sequence(self, catalogue_id: str) -> cover.ChromaSequence | None:
         got = self._where.get(catalogue_id)
         return None if got is None else got[0].sequence(got[1])
+
+    def _coarse(self, catalogue_id: str, ref: cover.ChromaSequence, factor: int):
+        """:func:`~fingerprints.cover.coarsened` of a catalogue sequence, kept for the
+        next uploads (the same few hundred tracks are shortlisted again and again; at most
+        :data:`COARSE_CACHE` of them, the least recently used dropped first)."""
+        key = (catalogue_id, factor)
+        with self._coarse_lock:
+            got = self._coarse_cache.pop(key, None)
+        if got is None:
+            got = cover.coarsened(ref, factor)
+        with self._coarse_lock:
+            while len(self._coarse_cache) >= COARSE_CACHE:
+                self._coarse_cache.pop(next(iter(self._coarse_cache)))
+            self._coarse_cache[key] = got  # last = most recently used
+        return got
 
     def query_vectors(self, seq: cover.ChromaSequence) -> tuple[np.ndarray, np.ndarray]:
         """The upload's shortlist queries: centred, unit-length section embeddings (their
@@ -262,7 +284,7 @@ class CoverIndex:
             if ref is None:
                 continue
             k = int(np.argmin(np.abs(np.log(grid) - np.log(scale_of[c.query_row]))))
-            ref_small = cover.coarsened(ref, coarse) if coarse > 1 else ref
+            ref_small = self._coarse(cid, ref, coarse) if coarse > 1 else ref
             a = cover.align_fused(small, ref_small, scales=(float(grid[k]),))
             first.append((a, cid, ref, k, c))
         first.sort(key=lambda f: -f[0].score)
