@@ -137,9 +137,16 @@ def verify(
         return None
     tq = np.rint((tc[None, :] - offs[:, None]) / scale).astype(np.int64)  # (n_offs, n_peaks)
     inside = (tq >= 0) & (tq < n_q)
-    vals = np.where(inside, contrast[np.clip(tq, 0, n_q - 1), fb[None, :]], 0.0)
-    csum = np.pad(np.cumsum(vals, axis=1), ((0, 0), (1, 0)))
-    ccount = np.pad(np.cumsum(inside, axis=1), ((0, 0), (1, 0)))
+    # contrast[clip(tq), fb] as one gather from the flat map (the same values, about
+    # twice as fast as two-dimensional fancy indexing)
+    flat = np.clip(tq, 0, n_q - 1)
+    flat *= n_f
+    flat += fb[None, :]
+    vals = np.where(inside, np.take(np.ravel(contrast), flat), 0.0)
+    csum = np.zeros((offs.size, tc.size + 1), vals.dtype)  # running sums after a 0 column
+    np.cumsum(vals, axis=1, out=csum[:, 1:])
+    ccount = np.zeros((offs.size, tc.size + 1), np.int64)
+    np.cumsum(inside, axis=1, out=ccount[:, 1:])
     width = round(window_s / FRAME_S)
     starts = np.arange(0, max(n_q - width, 0) + 1, round(1.0 / FRAME_S))
     # Peaks are sorted by catalogue time, and upload time grows with it: the peaks of a
