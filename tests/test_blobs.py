@@ -123,6 +123,15 @@ def test_the_fan_out_folders_are_made_and_made_durable_when_the_store_opens(tmp_
     assert log == []
 
 
+def test_a_fan_out_folder_removed_while_the_store_is_open_is_made_again(tmp_path):
+    store = LocalBlobStore(tmp_path / "blobs")
+    data = b"an object whose folder went away"
+    folder = tmp_path / "blobs" / hashlib.sha256(data).hexdigest()[:2]
+    folder.rmdir()
+    address, _ = store.put(io.BytesIO(data), max_bytes=1 << 20)
+    assert store.path(address).parent == folder and store.open(address).read() == data
+
+
 def test_objects_of_the_two_level_layout_are_still_found(tmp_path):
     """Stores written before the one-level layout keep ``root/ab/cd/<digest>``."""
     root = tmp_path / "blobs"

@@ -174,7 +174,12 @@ class BlobWriter:
                 self._tmp.unlink()
             else:
                 final = self._blobs.root / digest[:2] / digest
-                os.replace(self._tmp, final)
+                try:
+                    os.replace(self._tmp, final)
+                except FileNotFoundError:  # its fan-out folder was removed since the start
+                    final.parent.mkdir(exist_ok=True)
+                    fsync_dir(self._blobs.root)
+                    os.replace(self._tmp, final)
                 fsync_dir(final.parent)  # the object's name
             return "sha256:" + digest, self.size
         except BaseException:
