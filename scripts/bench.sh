@@ -35,3 +35,18 @@ python3 score.py --corpus "$corpus" \
   --cmd-query "$S query --queries {queries} --out {out} --state {state}" \
   --kinds "$kinds" --out "$out"
 echo "bench: results in $out"
+# The throughput targets are ratios to the Chromaprint anchor on the same machine: it is
+# scored right after, on the same kinds (BENCH_ANCHOR=0 skips it).
+if [ "${BENCH_ANCHOR:-1}" != "0" ]; then
+  anchor="$cache/results/chromaprint_${kinds//,/_}_$stamp.json"
+  python3 score.py --corpus "$corpus" --adapter chromaprint --kinds "$kinds" --out "$anchor"
+  echo "bench: anchor results in $anchor"
+  python3 - "$out" "$anchor" <<'PY'
+import json, sys
+ours, anchor = (json.load(open(p))["report"] for p in sys.argv[1:3])
+for part in ("index", "query"):
+    a, b = ours[part]["audio_s_per_cpu_s"], anchor[part]["audio_s_per_cpu_s"]
+    print(f"bench: {part} {a} audio-s per CPU-s, Chromaprint {b}: {a / b:.2f}x")
+print(f"bench: peak RSS {ours['peak_rss_mb']} MB, Chromaprint {anchor['peak_rss_mb']} MB")
+PY
+fi
