@@ -29,6 +29,8 @@ from compliance.api.schemas import (
     CataloguePage,
     CatalogueTrackView,
     ErrorResponse,
+    multipart_body,
+    reason_body,
 )
 from compliance.api.upload import StoredFile, read_upload
 
@@ -143,7 +145,14 @@ def _ingest(core, files: list[StoredFile], manifest: dict[str, dict], added_by: 
     }
 
 
-@router.post("/tracks", response_model=CatalogueIngestResponse)
+@router.post(
+    "/tracks",
+    response_model=CatalogueIngestResponse,
+    openapi_extra=multipart_body(
+        {"manifest": "JSON list of {file, id, title, artist}; other files get their stem as id"},
+        files="catalogue recordings",
+    ),
+)
 async def add_tracks(request: Request, key: Annotated[ApiKey, Depends(require("admin"))]):
     """Multipart: one or more ``files`` parts and an optional ``manifest`` part (JSON list
     of ``{file, id, title, artist}``; files it does not name get their stem as id).
@@ -203,7 +212,11 @@ def get_track(track_id: str, request: Request, _key: Annotated[ApiKey, Depends(r
     return track_view(t)
 
 
-@router.post("/tracks/{track_id}/disable", response_model=CatalogueTrackView)
+@router.post(
+    "/tracks/{track_id}/disable",
+    response_model=CatalogueTrackView,
+    openapi_extra=reason_body("the entry"),
+)
 async def disable_track(
     track_id: str, request: Request, _key: Annotated[ApiKey, Depends(require("admin"))]
 ):

@@ -21,6 +21,7 @@ from compliance.api.schemas import (
     ReleaseView,
     ScanView,
     SubmitResponse,
+    multipart_body,
 )
 from compliance.api.upload import Upload, read_upload_then
 from compliance.domain import ReleaseMetadata
@@ -59,7 +60,16 @@ def _core(request: Request):
     return request.app.state.core
 
 
-@v1.post("/releases", status_code=202, response_model=SubmitResponse)
+_RELEASE_BODY = multipart_body(
+    {
+        "metadata": "JSON object: title, artist, account_id, licences, contains_ai...",
+        "ern": "a DDEX ERN 4.1-4.3.2 NewReleaseMessage listing the files (instead of metadata)",
+    },
+    files="the release's audio files (WAV, FLAC, MP3, OGG, Opus, AAC/M4A)",
+)
+
+
+@v1.post("/releases", status_code=202, response_model=SubmitResponse, openapi_extra=_RELEASE_BODY)
 async def submit_release(request: Request, key: Annotated[ApiKey, Depends(require("submit"))]):
     """Multipart: one or more ``files`` parts (audio) and an optional ``metadata`` part
     (JSON object: title, artist, account_id, licences...) or ``ern`` part (a DDEX ERN

@@ -145,3 +145,37 @@ class ExplainView(BaseModel):
     cover_candidates: list[ExplainedCoverCandidate] = Field(
         description="what the cover search rescored (empty when it did not run)"
     )
+
+
+def multipart_body(text_parts: dict[str, str], *, files: str) -> dict:
+    """OpenAPI ``requestBody`` of a route that parses its multipart body itself (the
+    upload streams into the blob store, so FastAPI never sees the parts): ``files`` (one
+    or more, required) and the optional text parts, for clients and their generators.
+
+    Parameters
+    ----------
+    text_parts : dict
+        Part name -> description.
+    files : str
+        Description of the ``files`` parts.
+    """
+    binary = {"type": "string", "format": "binary", "minLength": 1}  # empty: 400 file_empty
+    props: dict = {"files": {"type": "array", "minItems": 1, "items": binary, "description": files}}
+    props.update({name: {"type": "string", "description": d} for name, d in text_parts.items()})
+    schema = {
+        "type": "object", "required": ["files"], "properties": props,
+        "additionalProperties": False,  # other parts: 400 unexpected_part
+    }  # fmt: skip
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
+def reason_body(what: str) -> dict:
+    """OpenAPI ``requestBody`` of a disable route: ``{"reason": "..."}``, required."""
+    reason = {
+        "type": "string", "minLength": 1, "pattern": r"\S",
+        "description": f"why {what} is disabled (kept with it)",
+    }  # fmt: skip
+    schema = {"type": "object", "required": ["reason"], "properties": {"reason": reason}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -21,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from compliance.api.auth import require
 from compliance.api.errors import ApiError, read_reason
 from compliance.api.keys import ApiKey
-from compliance.api.schemas import ErrorResponse
+from compliance.api.schemas import ErrorResponse, multipart_body, reason_body
 from compliance.api.upload import read_upload
 
 MAX_ENROLMENT_BYTES = 64 << 10
@@ -58,7 +58,13 @@ def _enrolment(raw: bytes | None) -> dict[str, Any]:
     return d
 
 
-@router.post("/{voice_id}/references")
+@router.post(
+    "/{voice_id}/references",
+    openapi_extra=multipart_body(
+        {"enrolment": "JSON object: artist_name, authorised_accounts, consent, provenance"},
+        files="reference recordings of the voice",
+    ),
+)
 async def add_references(
     voice_id: str, request: Request, key: Annotated[ApiKey, Depends(require("admin"))]
 ):
@@ -116,7 +122,7 @@ def get_voice(voice_id: str, request: Request, _key: Annotated[ApiKey, Depends(r
     return v.view()
 
 
-@router.post("/{voice_id}/disable")
+@router.post("/{voice_id}/disable", openapi_extra=reason_body("the voice"))
 async def disable(
     voice_id: str, request: Request, _key: Annotated[ApiKey, Depends(require("admin"))]
 ):

@@ -27,11 +27,21 @@ hooks = APIRouter(
 
 
 class WebhookCreate(BaseModel):
-    url: str = Field(description="http or https URL, at most 2048 characters")
-    secret: str | None = Field(
-        default=None, description="16-256 characters; generated (and shown once) when omitted"
+    url: str = Field(
+        description="http or https URL, at most 2048 characters",
+        # documented for clients; checked by the route (400 webhook_url_invalid)
+        json_schema_extra={"format": "uri", "maxLength": 2048, "pattern": r"^https?://\S+$"},
     )
-    events: list[str] = Field(default_factory=lambda: list(EVENTS))
+    secret: str | None = Field(
+        default=None,
+        description="16-256 characters; generated (and shown once) when omitted",
+        json_schema_extra={"minLength": 16, "maxLength": 256},  # 400 webhook_secret_invalid
+    )
+    events: list[str] = Field(
+        default_factory=lambda: list(EVENTS),
+        # documented; checked by the route (400 webhook_events_invalid)
+        json_schema_extra={"minItems": 1, "items": {"type": "string", "enum": list(EVENTS)}},
+    )
 
 
 class WebhookView(BaseModel):
