@@ -493,9 +493,9 @@ _QMAX = None
 def _qmax(r: np.ndarray, gap_open: float, gap_extend: float):
     global _QMAX
     if _QMAX is None:  # numba is imported (and the loop compiled or loaded) on first use
-        import numba
+        from fingerprints.jit import compiled
 
-        _QMAX = numba.njit(cache=True)(_qmax_py)
+        _QMAX = compiled(_qmax_py)
     return _QMAX(r, gap_open, gap_extend)
 
 

@@ -513,9 +513,9 @@ _IN_RANGE = None
 def _in_range_kernel():
     global _IN_RANGE
     if _IN_RANGE is None:  # numba is imported (and the loop compiled or loaded) on first use
-        import numba
+        from fingerprints.jit import compiled
 
-        _IN_RANGE = numba.njit(cache=True)(_in_range_py)
+        _IN_RANGE = compiled(_in_range_py)
     return _IN_RANGE
 
 
