@@ -15,11 +15,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from fingerprints import presence
-from fingerprints.index.landmark_index import Postings
+from fingerprints.index.landmark_index import Postings, implied_shifts, within
 from fingerprints.landmarks import (
     FRAME_S,
     Triplets,
-    decode_pitch,
     log_spectrogram,
     query_triplets,
 )
@@ -187,13 +186,11 @@ def _vote(
     qi = hits.query_index
     tq = query.times[qi].astype(np.float64)
     tc = hits.time.astype(np.float64)
-    scale = hits.span.astype(np.float64) / np.maximum(query.spans[qi].astype(np.float64), 1.0)
-    pitch = (decode_pitch(query.pitches[qi]) - decode_pitch(hits.pitch)).astype(np.float64)
-    lo, hi = scale_range
-    ok = (scale >= lo) & (scale <= hi) & (np.abs(pitch) <= max_pitch)
-    idx = np.flatnonzero(ok)
+    scale, pitch = implied_shifts(hits, query.spans, query.pitches)
+    idx = np.flatnonzero(within(scale, pitch, scale_range=scale_range, max_pitch=max_pitch))
     if idx.size == 0:
         return None
+    lo, hi = scale_range
     log_lo = np.log(lo)
     n_scale = int(np.ceil((np.log(hi) - log_lo) / scale_step)) + 1
     sbin = np.rint((np.log(scale[idx]) - log_lo) / scale_step).astype(np.int64)

@@ -376,7 +376,7 @@ class LandmarkIndex:
         q_spans = np.ascontiguousarray(query_spans, dtype=np.uint16)
         q_pitches = np.ascontiguousarray(query_pitches, dtype=np.uint16)
         lo, hi = (float(v) for v in scale_range)
-        qi, tr, tm, pc, sp = [], [], [], [], []
+        parts: list[Postings] = []
         for base, seg in zip(self._bases, self.segments, strict=True):
             cap = max_bucket if max_bucket is not None else stop_bucket_size(seg.n_postings)
             cols = (np.asarray(seg.offsets), np.asarray(seg.spans), np.asarray(seg.pitches))
@@ -392,13 +392,8 @@ class LandmarkIndex:
                 kernel(*args, q, pos)
             if total == 0:
                 continue
-            q, pos = q[:total], pos[:total]
-            qi.append(q)
-            tr.append(np.asarray(seg.tracks[pos], dtype=np.int64) + base)
-            tm.append(np.asarray(seg.times[pos], dtype=np.int64))
-            pc.append(np.asarray(seg.pitches[pos], dtype=np.uint16))
-            sp.append(np.asarray(seg.spans[pos], dtype=np.uint16))
-        return _postings(qi, tr, tm, pc, sp)
+            parts.append(_gathered(seg, base, q[:total], pos[:total]))
+        return _joined(parts)
 
     def lookup(self, hashes: np.ndarray, *, max_bucket: int | None = None) -> Postings:
         """All postings of the given hashes.
@@ -413,7 +408,7 @@ class LandmarkIndex:
         """
         hashes = np.asarray(hashes, dtype=np.int64)
         hashes = np.where((hashes >= 0) & (hashes < _N_BUCKETS), hashes, _N_BUCKETS)
-        qi, tr, tm, pc, sp = [], [], [], [], []
+        parts: list[Postings] = []
         for base, seg in zip(self._bases, self.segments, strict=True):
             lo = seg.offsets[hashes].astype(np.int64)  # out-of-range hashes: empty bucket
             counts = seg.offsets[np.minimum(hashes + 1, _N_BUCKETS)].astype(np.int64) - lo
@@ -424,26 +419,57 @@ class LandmarkIndex:
                 continue
             q = np.repeat(np.arange(hashes.shape[0]), counts)
             starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-            pos = np.arange(total) + starts
-            qi.append(q)
-            tr.append(np.asarray(seg.tracks[pos], dtype=np.int64) + base)
-            tm.append(np.asarray(seg.times[pos], dtype=np.int64))
-            pc.append(np.asarray(seg.pitches[pos], dtype=np.uint16))
-            sp.append(np.asarray(seg.spans[pos], dtype=np.uint16))
-        return _postings(qi, tr, tm, pc, sp)
+            parts.append(_gathered(seg, base, q, np.arange(total) + starts))
+        return _joined(parts)
 
 
-def _postings(qi: list, tr: list, tm: list, pc: list, sp: list) -> Postings:
-    """One :class:`Postings` of the columns each segment answered."""
-    if not qi:
+def _gathered(seg: Segment, base: int, q: np.ndarray, pos: np.ndarray) -> Postings:
+    """The postings at positions ``pos`` of ``seg`` for query triplets ``q``, with global
+    track numbers (``base``: the segment's first)."""
+    return Postings(
+        q, np.asarray(seg.tracks[pos], dtype=np.int64) + base,
+        np.asarray(seg.times[pos], dtype=np.int64), np.asarray(seg.pitches[pos], dtype=np.uint16),
+        np.asarray(seg.spans[pos], dtype=np.uint16),
+    )  # fmt: skip
+
+
+def _joined(parts: list[Postings]) -> Postings:
+    """One :class:`Postings` of what each segment answered."""
+    if not parts:
         e = np.empty(0, np.int64)
         return Postings(e, e, e, np.empty(0, np.uint16), np.empty(0, np.uint16))
-    if len(qi) == 1:  # one segment answered: its arrays as they are (no copies)
-        return Postings(qi[0], tr[0], tm[0], pc[0], sp[0])
-    return Postings(
-        np.concatenate(qi), np.concatenate(tr), np.concatenate(tm), np.concatenate(pc),
-        np.concatenate(sp),
-    )  # fmt: skip
+    if len(parts) == 1:  # one segment answered: its arrays as they are (no copies)
+        return parts[0]
+    return Postings(*(np.concatenate([getattr(p, f) for p in parts]) for f in Postings.__slots__))
+
+
+def implied_shifts(
+    hits: Postings, query_spans: np.ndarray, query_pitches: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """What each posting implies about the upload: the time scale (catalogue span over
+    query span, a query span of 0 counted as 1) and the pitch shift (query anchor minus
+    catalogue anchor, semitones, from the float32 pitch codes).
+
+    Returns
+    -------
+    (ndarray, ndarray) of float64, shape (h,) each
+    """
+    qi = hits.query_index
+    q_span = np.maximum(np.asarray(query_spans)[qi].astype(np.float64), 1.0)
+    scale = hits.span.astype(np.float64) / q_span
+    pitch = (decode_pitch(np.asarray(query_pitches)[qi]) - decode_pitch(hits.pitch)).astype(
+        np.float64
+    )
+    return scale, pitch
+
+
+def within(
+    scale: np.ndarray, pitch: np.ndarray, *, scale_range: tuple[float, float], max_pitch: float
+) -> np.ndarray:
+    """Which implied shifts (:func:`implied_shifts`) the alignment votes on: a scale in
+    ``scale_range`` (inclusive) and a pitch shift of at most ``max_pitch`` semitones."""
+    lo, hi = scale_range
+    return (scale >= lo) & (scale <= hi) & (np.abs(pitch) <= max_pitch)
 
 
 def in_range(
@@ -454,22 +480,15 @@ def in_range(
     scale_range: tuple[float, float],
     max_pitch: float,
 ) -> np.ndarray:
-    """Which postings imply a time scale (catalogue span over query span) within
-    ``scale_range`` and a pitch shift (query anchor minus catalogue anchor, semitones) of
-    at most ``max_pitch``: the hits the alignment of :mod:`fingerprints.align` votes on.
+    """Which postings the alignment of :mod:`fingerprints.align` votes on (:func:`within`
+    of their :func:`implied_shifts`).
 
     Returns
     -------
     ndarray of bool, shape (h,)
     """
-    qi = hits.query_index
-    q_span = np.maximum(np.asarray(query_spans)[qi].astype(np.float64), 1.0)
-    scale = hits.span.astype(np.float64) / q_span
-    pitch = (decode_pitch(np.asarray(query_pitches)[qi]) - decode_pitch(hits.pitch)).astype(
-        np.float64
-    )
-    lo, hi = scale_range
-    return (scale >= lo) & (scale <= hi) & (np.abs(pitch) <= max_pitch)
+    scale, pitch = implied_shifts(hits, query_spans, query_pitches)
+    return within(scale, pitch, scale_range=scale_range, max_pitch=max_pitch)
 
 
 def _in_range_py(hashes, q_spans, q_pitches, offsets, spans, pitches, cap, lo, hi, max_pitch,
@@ -478,9 +497,9 @@ def _in_range_py(hashes, q_spans, q_pitches, offsets, spans, pitches, cap, lo, h
     on first use): the query index and segment position of every posting that
     :func:`in_range` keeps, in :meth:`LandmarkIndex.lookup` order, written to ``out_q``
     and ``out_pos`` while they have room. Returns how many there are (more than the
-    room: call again with larger arrays). The arithmetic is :func:`in_range`'s,
-    operation for operation (float32 pitch codes, float64 scales), so both keep the same
-    postings."""
+    room: call again with larger arrays). The arithmetic is that of
+    :func:`implied_shifts` and :func:`within`, operation for operation (float32 pitch
+    codes, float64 scales), so both keep the same postings."""
     n = 0
     room = out_q.shape[0]
     units = np.float32(32.0)
