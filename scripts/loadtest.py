@@ -318,6 +318,15 @@ def _slowest(ms: list[float], at: list[float], n: int = 3) -> str:
     return " ".join(out) or "-"
 
 
+def _waves(ms: list[float], at: list[float], n: int) -> str:
+    """The slowest of the round's first ``n`` submissions (in start order: the clients'
+    first requests, which all arrive at once) and the p99 of the others, as
+    ``max / p99 ms``. A diagnostic: the target is judged on all of them together."""
+    order = [m for _t, m in sorted(zip(at, ms, strict=True))]
+    first, rest = order[:n], order[n:]
+    return f"{max(first, default=float('nan')):.0f} / {pct(rest, 99):.0f} ms"
+
+
 def _ok(c: dict) -> bool:
     return (
         c["errors"] == 0 and c["lost"] == 0 and c["ended_not_done"] == 0
@@ -391,6 +400,12 @@ def main() -> int:
               f"{_slowest(tl[1]['submit_ms'], tl[1]['submit_at'])} (2w); status "
               f"{_slowest(tl[0]['read_ms'], tl[0]['read_at'])} (1w), "
               f"{_slowest(tl[1]['read_ms'], tl[1]['read_at'])} (2w)")  # fmt: skip
+        if args.pace_s <= 0:  # paced clients start apart: no wave
+            w1, w2 = (_waves(t["submit_ms"], t["submit_at"], args.clients) for t in tl)
+            print(
+                f"  submissions, first wave ({args.clients} at once) max / the rest p99: "
+                f"{w1} (1w), {w2} (2w)"
+            )
         print(f"  baseline (1 client, no worker): submit p50 {r['base_submit_p50']:.1f} ms "
               f"(max {r['base_submit_max']:.1f}); status p50/p99 {r['base_read_p50']:.1f}/"
               f"{r['base_read_p99']:.1f} ms")  # fmt: skip
