@@ -34,6 +34,16 @@ class App:
         try:
             store = Store(self.settings.database_url, pool_size=self.settings.db_pool_size)
             store.migrate()
+        except ImportError as exc:  # the URL's driver is not installed (psycopg)
+            from sqlalchemy.engine import make_url
+
+            url = make_url(self.settings.database_url).render_as_string(hide_password=True)
+            raise ConfigError(
+                f"the database URL {url} needs the Python package "
+                f"{exc.name or 'of its driver'}, which is not installed: "
+                f"pip install 'release-compliance-checker[postgres]'",
+                code="database_driver_missing",
+            ) from None
         except SQLAlchemyError as exc:
             raise ConfigError(
                 f"cannot open the database {self.settings.database_url}: {exc.__class__.__name__}"

@@ -188,6 +188,38 @@ def test_configuration_errors_are_one_line_with_a_code(tmp_path):
     assert r.exit_code == 2 and "COMPLIANCE_MAX_DURATION_S" in r.output
 
 
+def test_a_postgresql_url_without_its_driver_is_a_configuration_error(tmp_path, monkeypatch):
+    """An install without the 'postgres' extra: one line naming the package, exit 2."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` now fails
+    r = CliRunner().invoke(main, ["catalogue", "list"], env={
+        "COMPLIANCE_HOME": str(tmp_path),
+        "COMPLIANCE_DATABASE_URL": "postgresql+psycopg://user:secret@127.0.0.1:1/none",
+    })  # fmt: skip
+    assert r.exit_code == 2 and "[database_driver_missing]" in r.output
+    assert "psycopg" in r.output and "[postgres]" in r.output and "secret" not in r.output
+    assert "Traceback" not in r.output
+
+
+def test_the_api_reads_through_threads_without_the_async_pool(tmp_path, monkeypatch, caplog):
+    """psycopg-pool missing: status reads take the thread path instead of failing start-up."""
+    import sys
+
+    from compliance.api import _status_reader
+    from compliance.app import App
+    from compliance.settings import Settings
+
+    monkeypatch.setitem(sys.modules, "psycopg_pool", None)
+    app = App(Settings.from_env({
+        "COMPLIANCE_HOME": str(tmp_path),
+        "COMPLIANCE_DATABASE_URL": "postgresql+psycopg://user@127.0.0.1:1/none",
+    }))  # fmt: skip
+    with caplog.at_level("WARNING", logger="compliance.api"):
+        assert _status_reader(app) is None
+    assert "psycopg_pool" in caplog.text
+
+
 def test_same_flow_on_postgresql(tmp_path):
     """catalogue add + check through the CLI with the production store."""
     import uuid

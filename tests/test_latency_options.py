@@ -127,7 +127,7 @@ def test_an_entry_past_half_its_ttl_is_refreshed_by_one_caller(store):
 
 def _async_client(tmp_path, monkeypatch, delay_s: float = 0.0):
     """A SQLite app, its API and a token, the key's database read slowed by ``delay_s``."""
-    import httpx
+    import httpx2 as httpx
 
     from compliance.api import create_app
     from compliance.app import App

@@ -87,7 +87,18 @@ def _status_reader(app: App):
         return None
     from compliance.api.async_reads import AsyncReader, libpq_conninfo
 
-    return AsyncReader(libpq_conninfo(url), max_size=min(READ_POOL_SIZE, app.settings.db_pool_size))
+    try:
+        return AsyncReader(
+            libpq_conninfo(url), max_size=min(READ_POOL_SIZE, app.settings.db_pool_size)
+        )
+    except ImportError as exc:  # psycopg-pool missing: the reads take the thread path
+        import logging
+
+        logging.getLogger("compliance.api").warning(
+            "status reads use worker threads: %s is not installed (the 'postgres' extra)",
+            exc.name or "psycopg_pool",
+        )
+        return None
 
 
 #: Connections of the event-loop reader (per API process). A read holds one only for its
