@@ -25,28 +25,28 @@ class App:
 
     @cached_property
     def store(self):
+        from sqlalchemy.engine import make_url
         from sqlalchemy.exc import SQLAlchemyError
 
         from compliance.errors import ConfigError
         from compliance.storage import Store
 
         self.settings.ensure_dirs()
+        # as messages show it: a password in the URL stays out of terminals and logs
+        shown = make_url(self.settings.database_url).render_as_string(hide_password=True)
         try:
             store = Store(self.settings.database_url, pool_size=self.settings.db_pool_size)
             store.migrate()
         except ImportError as exc:  # the URL's driver is not installed (psycopg)
-            from sqlalchemy.engine import make_url
-
-            url = make_url(self.settings.database_url).render_as_string(hide_password=True)
             raise ConfigError(
-                f"the database URL {url} needs the Python package "
+                f"the database URL {shown} needs the Python package "
                 f"{exc.name or 'of its driver'}, which is not installed: "
                 f"pip install 'release-compliance-checker[postgres]'",
                 code="database_driver_missing",
             ) from None
         except SQLAlchemyError as exc:
             raise ConfigError(
-                f"cannot open the database {self.settings.database_url}: {exc.__class__.__name__}"
+                f"cannot open the database {shown}: {exc.__class__.__name__}"
                 f": {str(exc).splitlines()[0][:200]}",
                 code="database_unavailable",
             ) from None

@@ -174,9 +174,10 @@ def test_configuration_errors_are_one_line_with_a_code(tmp_path):
     runner = CliRunner()
     r = runner.invoke(main, ["catalogue", "list"], env={
         "COMPLIANCE_HOME": str(tmp_path),
-        "COMPLIANCE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        "COMPLIANCE_DATABASE_URL": "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/none",
     })  # fmt: skip
     assert r.exit_code == 2 and "[database_unavailable]" in r.output
+    assert "nobody:***@127.0.0.1" in r.output and "hunter2" not in r.output
     bad_policy = tmp_path / "p.yaml"
     bad_policy.write_text("id: x\nrules: []\n")
     (tmp_path / "a.wav").write_bytes(b"")
