@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from fingerprints.jit import on_first_use
 from fingerprints.landmarks import FRAME_S, N_FFT, SAMPLE_RATE
 
 SIGNAL_NAME = "cover"
@@ -487,16 +488,7 @@ def _qmax_py(r: np.ndarray, gap_open: float, gap_extend: float):  # pragma: no c
     return best, b0i, b0j, bi, bj
 
 
-_QMAX = None
-
-
-def _qmax(r: np.ndarray, gap_open: float, gap_extend: float):
-    global _QMAX
-    if _QMAX is None:  # numba is imported (and the loop compiled or loaded) on first use
-        from fingerprints.jit import compiled
-
-        _QMAX = compiled(_qmax_py)
-    return _QMAX(r, gap_open, gap_extend)
+_qmax = on_first_use(_qmax_py)
 
 
 def align(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 
 def compiled(py_func: Callable) -> Callable:
@@ -17,3 +18,20 @@ def compiled(py_func: Callable) -> Callable:
         return numba.njit(cache=True)(py_func)
     except RuntimeError:  # "cannot cache function ...: no locator available"
         return numba.njit(cache=False)(py_func)
+
+
+def on_first_use(py_func: Callable) -> Callable:
+    """A function that compiles ``py_func`` (:func:`compiled`) when it is first called,
+    so that importing its module imports no numba, and calls the machine code from
+    then on."""
+    kernel: Callable | None = None
+
+    def call(*args: Any) -> Any:
+        nonlocal kernel
+        if kernel is None:
+            kernel = compiled(py_func)
+        return kernel(*args)
+
+    call.__name__ = call.__qualname__ = py_func.__name__
+    call.__doc__ = py_func.__doc__
+    return call

@@ -38,3 +38,17 @@ def test_without_a_writable_cache_folder_the_loop_is_compiled_all_the_same(monke
     f = compiled(_loop())
     assert f(np.arange(4.0)) == 6.0
     assert isinstance(f._cache, caching.NullCache)
+
+
+def test_a_loop_compiled_on_first_use_answers_as_the_python_function(monkeypatch):
+    from fingerprints import jit
+
+    made = []
+    real = jit.compiled
+    monkeypatch.setattr(jit, "compiled", lambda f: made.append(f) or real(f))
+    py = _loop()
+    f = jit.on_first_use(py)
+    assert made == [] and f.__name__ == "total"  # nothing compiled until it is called
+    x = np.arange(6.0)
+    assert f(x) == py(x) == 15.0 and f(x) == 15.0
+    assert made == [py]  # compiled once, then reused

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fingerprints.index.segment_files import read_meta, write_segment_folder
+from fingerprints.jit import on_first_use
 from fingerprints.landmarks import (
     HASH_BITS,
     SIGNAL_NAME,
@@ -371,7 +372,6 @@ class LandmarkIndex:
         max_bucket : int, optional
             As :meth:`lookup`.
         """
-        kernel = _in_range_kernel()
         hashes = np.ascontiguousarray(hashes, dtype=np.int64)
         q_spans = np.ascontiguousarray(query_spans, dtype=np.uint16)
         q_pitches = np.ascontiguousarray(query_pitches, dtype=np.uint16)
@@ -386,10 +386,10 @@ class LandmarkIndex:
             # keeps a third of that), a second one only when that was too little
             room = max(1024, hashes.shape[0])
             q, pos = np.empty(room, np.int64), np.empty(room, np.int64)
-            total = kernel(*args, q, pos)
+            total = _in_range(*args, q, pos)
             if total > room:
                 q, pos = np.empty(total, np.int64), np.empty(total, np.int64)
-                kernel(*args, q, pos)
+                _in_range(*args, q, pos)
             if total == 0:
                 continue
             parts.append(_gathered(seg, base, q[:total], pos[:total]))
@@ -526,16 +526,7 @@ def _in_range_py(hashes, q_spans, q_pitches, offsets, spans, pitches, cap, lo, h
     return n
 
 
-_IN_RANGE = None
-
-
-def _in_range_kernel():
-    global _IN_RANGE
-    if _IN_RANGE is None:  # numba is imported (and the loop compiled or loaded) on first use
-        from fingerprints.jit import compiled
-
-        _IN_RANGE = compiled(_in_range_py)
-    return _IN_RANGE
+_in_range = on_first_use(_in_range_py)
 
 
 def stop_bucket_size(n_postings: int) -> int:
