@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import fft as sp_fft
 
+from fingerprints.jit import on_first_use
+
 SAMPLE_RATE = 11025
 """Analysis sample rate, Hz."""
 N_FFT = 1024
@@ -158,39 +160,63 @@ def log_spectrogram_folded(
     return _log_spectrum(samples, 0, N_FFT // 2 + 1, fold=w, power_fold=pw, power_block=block)
 
 
-def _running_max(x: np.ndarray, radius: int, axis: int) -> np.ndarray:
-    """Maximum over ``[i - radius, i + radius]`` along ``axis``, edges replicated: the
-    same values as ``scipy.ndimage.maximum_filter1d(x, 2 * radius + 1, mode="nearest")``
-    (a maximum is exact), by doubling windows of whole-array ``np.maximum``."""
-    n = x.shape[axis]
-    if radius <= 0 or n == 0:
-        return x.copy()
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (radius, radius)
-    m = np.pad(x, pad, mode="edge")
-    width = 2 * radius + 1
+def _peak_candidates_py(
+    band: np.ndarray,
+    threshold: np.ndarray,
+    floor: np.float32,
+    time_radius: int,
+    freq_radius: int,
+    out_t: np.ndarray,
+    out_k: np.ndarray,
+) -> int:
+    """The peak candidates of ``band`` (shape (n_frames, n_bins), float32 dB) in row-major
+    order: bins ``k`` in ``1 .. n_bins - 2`` whose value is the maximum of the
+    ``(2 * time_radius + 1) x (2 * freq_radius + 1)`` neighbourhood clipped at the edges
+    (``scipy.ndimage.maximum_filter(..., mode="nearest")`` gives the same maxima: the
+    replicated edge values are inside the window already), above ``floor``, above
+    ``threshold[t]`` (the frame's median plus the prominence, float32), strictly above the
+    bin below and not below the bin above. Writes the frames and the bins *minus one*
+    to ``out_t`` and ``out_k`` while they have room, and returns how many candidates
+    there are (more than their length: call again with longer ones). The cheap tests
+    come first and the neighbourhood scan stops at the first larger value, so most bins
+    cost a few comparisons (compiled by numba on first use)."""
+    n_frames, n_bins = band.shape
+    n = 0
+    passed = np.empty(n_bins, np.bool_)
+    for t in range(n_frames):
+        t0 = max(0, t - time_radius)
+        t1 = min(n_frames - 1, t + time_radius)
+        thr = threshold[t]
+        row = band[t]
+        # the cheap tests on the whole row first, without branches (vectorised)
+        for k in range(1, n_bins - 1):
+            v = row[k]
+            passed[k] = (v > floor) & (v > thr) & (v > row[k - 1]) & (v >= row[k + 1])
+        for k in range(1, n_bins - 1):
+            if not passed[k]:
+                continue
+            v = row[k]
+            k0 = max(0, k - freq_radius)
+            k1 = min(n_bins - 1, k + freq_radius)
+            is_max = True
+            for tt in range(t0, t1 + 1):
+                for kk in range(k0, k1 + 1):
+                    if band[tt, kk] > v:
+                        is_max = False
+                        break
+                if not is_max:
+                    break
+            if is_max:
+                if n < out_t.shape[0]:
+                    out_t[n] = t
+                    out_k[n] = k - 1
+                n += 1
+    return n
 
-    def part(a: np.ndarray, start: int, length: int) -> np.ndarray:
-        idx = [slice(None)] * a.ndim
-        idx[axis] = slice(start, start + length)
-        return a[tuple(idx)]
 
-    k = 1  # m[i] = max of the k values starting at i
-    while 2 * k <= width:
-        length = m.shape[axis] - k
-        m = np.maximum(part(m, 0, length), part(m, k, length))
-        k *= 2
-    return np.maximum(part(m, 0, n), part(m, width - k, n))
-
-
-def _local_max(band: np.ndarray, time_radius: int, freq_radius: int) -> np.ndarray:
-    """``scipy.ndimage.maximum_filter(band, size=(2 * time_radius + 1,
-    2 * freq_radius + 1), mode="nearest")``, separably (time axis first: cheaper)."""
-    return _running_max(_running_max(band, time_radius, 0), freq_radius, 1)
-
-
-_PEAK_BLOCK_FRAMES = 256
-"""Frames per block of the local-maximum search in :func:`extract_peaks`."""
+_peak_candidates = on_first_use(_peak_candidates_py)
+_CANDIDATES_PER_FRAME = 24
+"""Room first made for the peak candidates, per frame (music has a few to a dozen)."""
 
 
 def _row_median(band: np.ndarray) -> np.ndarray:
@@ -260,30 +286,16 @@ def extract_peak_sets(
     else:
         band = np.ascontiguousarray(spec[:, lo_bin - 1 : hi_bin + 2])
     n_frames = band.shape[0]
-    median = _row_median(band)
-    # Local maxima by blocks of frames (with a margin of time_radius frames for the
-    # running maximum) so that the temporaries stay in cache; same values as at once.
-    t_parts, k_parts = [], []
-    for s in range(0, n_frames, _PEAK_BLOCK_FRAMES):
-        lo, hi = max(0, s - time_radius), min(n_frames, s + _PEAK_BLOCK_FRAMES + time_radius)
-        b = band[s : s + _PEAK_BLOCK_FRAMES]
-        local_max = _local_max(band[lo:hi], time_radius, freq_radius)[s - lo : s - lo + b.shape[0]]
-        # Local maxima first (few), then the other tests on them only: the same peaks,
-        # in the same (row-major) order, as testing every bin.
-        # (flatnonzero and divmod: several times faster than a 2-D nonzero)
-        is_max = b[:, 1:-1] == local_max[:, 1:-1]
-        tb, kb = np.divmod(np.flatnonzero(is_max), is_max.shape[1])
-        v = b[tb, kb + 1]
-        ok = (
-            (v > floor_db)
-            & (v > median[s + tb, 0] + prominence_db)
-            & (v > b[tb, kb])
-            & (v >= b[tb, kb + 2])
-        )
-        t_parts.append(tb[ok] + s)
-        k_parts.append(kb[ok])
-    t = np.concatenate(t_parts) if t_parts else np.empty(0, np.intp)
-    k = np.concatenate(k_parts) if k_parts else np.empty(0, np.intp)
+    # the frame's median plus the prominence in float32, as numpy adds them
+    threshold = np.ascontiguousarray(_row_median(band)[:, 0] + prominence_db, dtype=np.float32)
+    args = (band, threshold, np.float32(floor_db), int(time_radius), int(freq_radius))
+    size = _CANDIDATES_PER_FRAME * n_frames
+    t, k = np.empty(size, np.intp), np.empty(size, np.intp)
+    n = _peak_candidates(*args, t, k)
+    if n > size:  # ties in flat loud regions: room for all of them, once more
+        t, k = np.empty(n, np.intp), np.empty(n, np.intp)
+        _peak_candidates(*args, t, k)
+    t, k = t[:n], k[:n]
     return [_capped(band, t, k, n_frames, d, lo_bin) for d in densities]
 
 

@@ -101,7 +101,8 @@ def run_ingest(files: list[Path]) -> tuple[dict[str, float], float]:
         tm.cpu["db_migrate"] = time.process_time() - t0
         patch(ing, "content_hash", "hash")
         patch(ing, "decode", "decode")
-        patch(landmarks, "extract_peaks", "peaks")
+        patch(landmarks, "extract_peak_sets", "peaks")
+        patch(ing.cover, "analyse", "cover_spectrum")
         patch(landmarks, "hash_triplets", "triplets")
         patch(chromaprint, "fingerprint", "chromaprint")
         patch(ing, "write_segment", "segment_write")
@@ -162,7 +163,15 @@ def run_parts(files: list[Path]) -> dict[str, float]:
         hz = lm.SAMPLE_RATE / lm.N_FFT
         lo = max(1, int(np.ceil(lm.F_REF_HZ / hz)))
         hi = min(lm.N_FFT // 2 - 1, int(lm.F_MAX_HZ / hz))
-        if hasattr(lm, "_log_spectrum"):  # the optimised code
+        if hasattr(lm, "_peak_candidates"):  # the compiled candidate search
+            band = lm._log_spectrum(y, lo - 1, hi + 2)
+            t = tick("peaks.spectrogram", t)
+            threshold = np.ascontiguousarray(lm._row_median(band)[:, 0] + 6.0, np.float32)
+            t = tick("peaks.median", t)
+            room = np.empty(lm._CANDIDATES_PER_FRAME * band.shape[0], np.intp)
+            lm._peak_candidates(band, threshold, np.float32(-72.0), 5, 9, room, room.copy())
+            t = tick("peaks.candidates", t)
+        elif hasattr(lm, "_local_max"):  # the numpy local maximum (before 2026-12-07)
             band = lm._log_spectrum(y, lo - 1, hi + 2)
             t = tick("peaks.spectrogram", t)
             lm._local_max(band, 5, 9)
