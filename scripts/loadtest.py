@@ -4,10 +4,14 @@
 Starts ``compliance serve`` (a subprocess, no embedded worker, on a free port, with a
 temporary COMPLIANCE_HOME, a fresh database, a small synthetic catalogue and an API key
 made through the CLI), then submits releases from this process with ``--clients``
-concurrent threads (one short synthetic WAV per release, distinct audio, plus a few
+concurrent clients (one short synthetic WAV per release, distinct audio, plus a few
 deliberate duplicates counted apart), polls every scan until it ends, and checks in
 the store that nothing was lost or run twice. Two rounds: half the releases with one
 ``compliance worker`` subprocess, half with two (throughput per minute of each).
+
+The clients are coroutines of one event loop, each with its own kept-alive connection
+(``scripts/_aioclient.py``); ``--client threads`` runs the earlier generator, one thread
+per client, whose waits for the interpreter lock are counted in what it measures.
 
     python scripts/loadtest.py                      # 200 releases, 20 clients, PostgreSQL
     python scripts/loadtest.py --runs 3             # medians over 3 fresh runs
@@ -20,6 +24,7 @@ is reached. Not a unit test: nothing here is timed against a threshold.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import random
 import statistics
@@ -28,7 +33,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from _servicebench import WORKER_READY_S, Service, pct, wav_bytes
+from _aioclient import Connection
+from _servicebench import WORKER_READY_S, Service, multipart, pct, wav_bytes
 
 TIMELINE = ("workers", "submit_at", "submit_ms", "read_at", "read_ms", "t_submitted_s")
 """What ``--dump`` writes per round: request start times (s) and latencies (ms)."""
@@ -64,10 +70,60 @@ def _baseline(svc: Service, *, seeds: list[int], seconds: float) -> dict:
     return {"submit_ms": sub, "read_ms": read, "scans": scans, "errors": errors}
 
 
+async def _async_round(svc: Service, audio: list, scans: list[dict], carried: list[dict], *,
+                       clients: int, pace_s: float, deadline: float, phases: random.Random,
+                       record_submit, record_read) -> float:  # fmt: skip
+    """The submissions, then the status polls, of one round from ``clients`` coroutines
+    (each with its own connection, as each thread of the threaded generator has); returns
+    ``time.monotonic()`` when the last submission was answered."""
+    conns = [Connection(svc.port, svc.key, keep_alive=svc.keep_alive) for _ in range(clients)]
+    prepared = []  # every upload's request bytes, built before the round starts
+    for name, data, dup in audio:
+        body, ctype = multipart([(name, data)], {"title": name, "artist": "bench"})
+        prepared.append((name, dup, conns[0].prepare("POST", "/v1/releases", body, ctype)))
+    todo = iter(prepared)
+
+    async def submitter(conn: Connection) -> None:
+        first = True
+        for name, dup, request in todo:
+            if first and pace_s > 0:
+                await asyncio.sleep(phases.uniform(0.0, pace_s))
+            first = False
+            t = time.perf_counter()
+            status, answer = await conn.send(request)
+            ms = (time.perf_counter() - t) * 1000
+            record_submit(name, dup, t, ms, status, answer)
+            if pace_s > 0:
+                await asyncio.sleep(max(0.0, pace_s - ms / 1000))
+
+    await asyncio.gather(*(submitter(c) for c in conns))
+    t_submitted = time.monotonic()
+    polls = iter([*carried, *scans])
+
+    async def poller(conn: Connection) -> None:
+        first = True
+        for scan in polls:
+            request = conn.prepare("GET", f"/v1/scans/{scan['scan_id']}")
+            if first:
+                await asyncio.sleep(phases.uniform(0.0, POLL_S) if pace_s > 0 else 0.0)
+            first = False
+            while time.monotonic() < deadline:
+                t = time.perf_counter()
+                status, answer = await conn.send(request)
+                if record_read(scan, t, (time.perf_counter() - t) * 1000, status, answer):
+                    break
+                await asyncio.sleep(POLL_S)
+
+    await asyncio.gather(*(poller(c) for c in conns))
+    for c in conns:
+        await c.close()
+    return t_submitted
+
+
 def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], clients: int,
            seconds: float, deadline: float, carried: list[dict] = (),
            worker_args: tuple[str, ...] = (), pace_s: float = 0.0,
-           cold_workers: bool = False) -> dict:  # fmt: skip
+           cold_workers: bool = False, client: str = "asyncio") -> dict:  # fmt: skip
     audio = [(f"r{s}.wav", wav_bytes(s, seconds), False) for s in seeds]
     audio += [(f"dup{i}.wav", data, True) for i, data in enumerate(dups)]
     for _ in range(workers):
@@ -99,14 +155,7 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
                 delay = phases.uniform(0.0, period)
             time.sleep(delay)
 
-    def submit(item):
-        name, data, dup = item
-        stagger(pace_s)
-        t = time.perf_counter()
-        status, body = svc.submit(name, data, {"title": name, "artist": "bench"})
-        ms = (time.perf_counter() - t) * 1000
-        if pace_s > 0:  # an open-ish loop: each client sends at most one per pace_s
-            time.sleep(max(0.0, pace_s - ms / 1000))
+    def record_submit(name: str, dup: bool, t: float, ms: float, status: int, body) -> None:
         with lock:
             sub_lat.append(ms)
             sub_at.append(t - t_origin)
@@ -117,13 +166,28 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
             scans.append({"scan_id": s["scan_id"], "analysis_id": s["analysis_id"],
                           "deduplicated": s["deduplicated"], "dup": dup, "name": name})  # fmt: skip
 
-    t0 = time.monotonic()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(submit, audio))
-    t_submitted = time.monotonic()
+    def record_read(scan: dict, t: float, ms: float, status: int, body) -> bool:
+        """Keep a status read's figures; True when the scan has ended."""
+        with lock:
+            read_lat.append(ms)
+            read_at.append(t - t_origin)
+            if status != 200:
+                errors.append(f"read {scan['scan_id']}: {status} {body}")
+                return False
+            if body["state"] in ("done", "failed"):
+                ends[scan["scan_id"]] = body["state"]
+                return True
+        return False
 
-    ends: dict[str, str] = {}
-    started = threading.local()  # the pollers are new threads: new phases
+    def submit(item):
+        name, data, dup = item
+        stagger(pace_s)
+        t = time.perf_counter()
+        status, body = svc.submit(name, data, {"title": name, "artist": "bench"})
+        ms = (time.perf_counter() - t) * 1000
+        if pace_s > 0:  # an open-ish loop: each client sends at most one per pace_s
+            time.sleep(max(0.0, pace_s - ms / 1000))
+        record_submit(name, dup, t, ms, status, body)
 
     def poll(scan):
         stagger(POLL_S)
@@ -131,20 +195,26 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
             t = time.perf_counter()
             status, body = svc.request("GET", f"/v1/scans/{scan['scan_id']}")
             ms = (time.perf_counter() - t) * 1000
-            with lock:
-                read_lat.append(ms)
-                read_at.append(t - t_origin)
-                if status != 200:
-                    errors.append(f"read {scan['scan_id']}: {status} {body}")
-            if status == 200 and body["state"] in ("done", "failed"):
-                with lock:
-                    ends[scan["scan_id"]] = body["state"]
+            if record_read(scan, t, ms, status, body):
                 return
             time.sleep(POLL_S)
 
+    ends: dict[str, str] = {}
+    t0 = time.monotonic()
+    if client == "asyncio":
+        t_submitted = asyncio.run(
+            _async_round(svc, audio, scans, carried, clients=clients, pace_s=pace_s,
+                         deadline=deadline, phases=phases, record_submit=record_submit,
+                         record_read=record_read)
+        ) - t0  # fmt: skip
+    else:
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(submit, audio))
+        t_submitted = time.monotonic() - t0
+        started = threading.local()  # the pollers are new threads: new phases
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(poll, [*carried, *scans]))
     scans = [*carried, *scans]  # the baseline's scans are scanned and checked here
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(poll, scans))
     t_done = time.monotonic()
     svc.stop_workers()
     if time.monotonic() >= deadline:
@@ -169,9 +239,9 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
     return {
         "workers": workers, "releases": len(audio) + len(carried), "distinct": distinct,
         "duplicates": len(dups), "submit_ms": sub_lat, "read_ms": read_lat,
-        "submit_at": sub_at, "read_at": read_at, "t_submitted_s": t_submitted - t0,
+        "submit_at": sub_at, "read_at": read_at, "t_submitted_s": t_submitted,
         "errors": errors,
-        "scans": scans, "ends": ends, "submit_s": t_submitted - t0, "wall_s": t_done - t0,
+        "scans": scans, "ends": ends, "submit_s": t_submitted, "wall_s": t_done - t0,
         "scan_span_s": span, "per_min": (len(ids) - 1) / span * 60 if span > 0 else float("nan"),
     }  # fmt: skip
 
@@ -275,7 +345,7 @@ def one_run(args) -> dict:
             rounds.append(_round(svc, workers=workers, seeds=seeds, dups=dups,
                                  clients=args.clients, seconds=args.seconds,
                                  deadline=deadline, worker_args=worker_args,
-                                 cold_workers=args.cold_workers,
+                                 cold_workers=args.cold_workers, client=args.client,
                                  pace_s=args.pace_s,
                                  carried=baseline["scans"] if i == 0 else []))  # fmt: skip
         rounds[0]["errors"] += baseline["errors"]
@@ -363,6 +433,10 @@ def main() -> int:
                     help="compliance worker --nice (default: the worker's own, 10)")  # fmt: skip
     ap.add_argument("--new-connections", action="store_true",
                     help="a new TCP connection per request (default: one per client)")  # fmt: skip
+    ap.add_argument("--client", choices=("asyncio", "threads"), default="asyncio",
+                    help="the load generator: coroutines of one event loop (default) or "
+                    "one thread per client, whose interpreter-lock waits are counted in "
+                    "the latencies it measures")  # fmt: skip
     ap.add_argument("--dump", default=None,
                     help="write request start times and latencies (JSON) here")  # fmt: skip
     ap.add_argument("--cold-workers", action="store_true",
@@ -375,7 +449,7 @@ def main() -> int:
           f"{args.clients} clients, serve --workers {args.server_workers}, worker --nice "
           f"{'10 (default)' if args.worker_nice is None else args.worker_nice}, "
           f"{'new connections' if args.new_connections else 'keep-alive'}, "
-          f"{'cold' if args.cold_workers else 'warm'} workers")  # fmt: skip
+          f"{'cold' if args.cold_workers else 'warm'} workers, {args.client} client")  # fmt: skip
     results, ok = [], True
     for i in range(args.runs):
         try:
