@@ -720,7 +720,6 @@ def test_a_lost_race_on_the_dedup_key_retries_and_reuses_the_winner(app, monkeyp
     from compliance.jobs import JobQueue
     from compliance.jobs import queue as qmod
 
-    monkeypatch.setattr(intake, "_create_new_release", lambda *a: (None, frozenset()))
     real = JobQueue.enqueue_in
     calls = []
 
@@ -733,10 +732,9 @@ def test_a_lost_race_on_the_dedup_key_retries_and_reuses_the_winner(app, monkeyp
         return real(s, kind, payload, dedup_key=dedup_key, max_attempts=max_attempts)
 
     monkeypatch.setattr(JobQueue, "enqueue_in", staticmethod(racing))
-    _rid, scans = intake.create_release(
-        app.store, files=[StoredFile("a.wav", "sha256:" + "0" * 64, 10)], metadata={},
-        policy_hash="p", api_key_id=None,
-    )  # fmt: skip
+    _rid, scans = intake._create_release_in_transaction(
+        app.store, [StoredFile("a.wav", "sha256:" + "0" * 64, 10)], {}, "p", None
+    )
     assert len(calls) == 2 and scans[0].deduplicated
     assert _count(app, ReleaseRow) == 1 and _count(app, JobRow) == 1
     assert _count(app, ReleaseFileRow) == 1
@@ -823,6 +821,76 @@ def test_a_release_with_known_and_new_audio_reports_each_as_it_is(app):
     with app.store.session() as s:
         refs = s.scalars(select(ReleaseFileRow).where(ReleaseFileRow.release_id == rid)).all()
         assert {r.job_id for r in refs} == {sc.analysis_id for sc in scans}
+
+
+def _postgresql_only(app):
+    if app.store.backend != "postgresql":
+        pytest.skip("the event-loop intake is PostgreSQL's (SQLite: a worker thread)")
+
+
+def test_a_release_of_new_audio_is_recorded_on_the_event_loop(app, client, keys):
+    """PostgreSQL: the API sends the one statement through its event-loop pool, not the
+    store's engine; the rows and the answer are those of the thread path."""
+    _postgresql_only(app)
+    first = _wav(synth_piece(51, 3.0, sample_rate=SR))
+    assert _submit(client, keys["submitter"], [("a.wav", first)]).status_code == 202
+    two = [(f"{n}.wav", _wav(synth_piece(52 + i, 3.0, sample_rate=SR))) for i, n in
+           enumerate("bc")]  # fmt: skip
+    with _statements(app) as sent:
+        r = _submit(client, keys["submitter"], two, {"title": "T", "artist": "A"})
+    assert r.status_code == 202, r.text
+    assert not [st for st in sent if "INSERT" in st.upper()], sent
+    body = r.json()
+    assert [s["deduplicated"] for s in body["scans"]] == [False, False]
+    with app.store.session() as s:
+        rel = s.get(ReleaseRow, body["release_id"])
+        assert rel.release_metadata["title"] == "T"
+        refs = s.scalars(
+            select(ReleaseFileRow).where(ReleaseFileRow.release_id == rel.id)
+            .order_by(ReleaseFileRow.position)
+        ).all()  # fmt: skip
+        assert [(r.id, r.file, r.job_id) for r in refs] == [
+            (sc["scan_id"], sc["file"], sc["analysis_id"]) for sc in body["scans"]
+        ]
+    assert _count(app, JobRow) == 3 and _count(app, ReleaseRow) == 2
+
+
+def test_a_release_of_known_and_new_audio_over_http_reports_each_as_it_is(app, client, keys):
+    """The event-loop statement meets a known job: the release is recorded once, by the
+    transaction path, the known file deduplicated and the new one reported new."""
+    known = _wav(synth_piece(61, 3.0, sample_rate=SR))
+    new = _wav(synth_piece(62, 3.0, sample_rate=SR))
+    a = _submit(client, keys["submitter"], [("k.wav", known)]).json()["scans"][0]
+    r = _submit(client, keys["submitter"], [("k.wav", known), ("n.wav", new)])
+    assert r.status_code == 202, r.text
+    scans = r.json()["scans"]
+    assert [s["deduplicated"] for s in scans] == [True, False]
+    assert scans[0]["analysis_id"] == a["analysis_id"]
+    assert _count(app, ReleaseRow) == 2 and _count(app, JobRow) == 2
+    assert _count(app, ReleaseFileRow) == 3
+
+
+def test_the_database_gone_on_the_event_loop_is_a_503_and_records_nothing(app, keys):
+    """PostgreSQL: the event-loop pool cannot reach the database: 503
+    ``database_unavailable``, no release half-written (the audio stays in the blob
+    store, unreferenced, as for any failed submission)."""
+    import contextlib
+
+    import psycopg
+
+    _postgresql_only(app)
+    api = create_app(app)
+    with TestClient(api) as c:
+
+        @contextlib.asynccontextmanager
+        async def unreachable(*_a, **_k):
+            raise psycopg.OperationalError("connection refused")
+            yield
+
+        c.app.state.reader.pool.connection = unreachable
+        r = _submit(c, keys["submitter"], [("a.wav", _wav(synth_piece(71, 3.0, sample_rate=SR)))])
+        _error(r, 503, "database_unavailable")
+    assert _count(app, ReleaseRow) == 0 and _count(app, JobRow) == 0
 
 
 def test_a_job_that_failed_for_our_reasons_is_requeued_by_a_new_submission(app, client, keys):

@@ -101,9 +101,10 @@ def _status_reader(app: App):
         return None
 
 
-#: Connections of the event-loop reader (per API process). A read holds one only for its
-#: query's round trip (a fraction of a millisecond), so a few serve hundreds of reads a
-#: second, and the database's connection limit is left to the store's pool and workers.
+#: Connections of the event-loop reader (per API process). A status read or a
+#: submission's insert holds one only for its statement's round trip (a fraction of a
+#: millisecond), so a few serve hundreds a second, and the database's connection limit
+#: is left to the store's pool and workers.
 READ_POOL_SIZE = 4
 
 

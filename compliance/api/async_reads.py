@@ -1,4 +1,5 @@
-"""Status reads on the event loop (PostgreSQL): no worker thread, no ORM.
+"""Status reads and the intake's insert on the event loop (PostgreSQL): no worker
+thread, no ORM.
 
 ``GET /v1/scans/{id}`` is the API's most frequent request (an intake pipeline polls each
 scan until it ends). Answered by a sync route, each read took a thread hop (a worker
@@ -10,12 +11,20 @@ autocommit connection of an asynchronous psycopg pool (``psycopg_pool``, the psy
 project's own pool: reconnection, health checks and size limits are its job), awaited
 on the event loop.
 
+A submission's release of new audio is one statement as well
+(:func:`compliance.api.intake.new_release_statement`), run here after the upload was
+parsed and stored in a worker thread, instead of in that thread through SQLAlchemy:
+the API's context switches per submission fell from 55 to 40 (``scripts/api_cpu.py``)
+and the load test's median submission by 4-8 ms (``scripts/loadtest.py``, 4 alternated
+pairs); see docs/benchmarks.md.
+
 SQLite (the embedded default) keeps the sync path: its driver has no asynchronous
 interface, and it has no network round trip to overlap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -37,7 +46,7 @@ def libpq_conninfo(sqlalchemy_url: str) -> str:
 
 
 class AsyncReader:
-    """A pool of autocommit connections for single-statement reads on the event loop.
+    """A pool of autocommit connections for single statements on the event loop.
 
     Parameters
     ----------
@@ -56,7 +65,7 @@ class AsyncReader:
         # measured, 20 concurrent first reads waited 20-29 ms for the pool to grow).
         self.pool = AsyncConnectionPool(
             conninfo, min_size=max_size, max_size=max_size, open=False, timeout=POOL_TIMEOUT_S,
-            kwargs={"autocommit": True}, name="status-reads",
+            kwargs={"autocommit": True}, name="event-loop",
         )  # fmt: skip
 
     async def open(self) -> None:
@@ -73,17 +82,33 @@ class AsyncReader:
         Raises :class:`ApiError` 503 ``database_unavailable`` when the database cannot be
         reached or no connection frees up in time (as the sync routes answer).
         """
-        import psycopg
         from psycopg.rows import dict_row
+
+        async with self._connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(sql, params)
+            return await cur.fetchone()
+
+    async def count_rows(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one statement (autocommit: it is its own transaction) and count the rows
+        it returns: the intake's one-statement release (``new_release_statement``), whose
+        ``RETURNING`` rows say whether it recorded the release. Errors as :meth:`one`."""
+        async with self._connection() as conn:
+            cur = conn.cursor()
+            await cur.execute(sql, params)
+            return len(await cur.fetchall())
+
+    @contextlib.asynccontextmanager
+    async def _connection(self):
+        """A pooled connection; the database's absence is a 503, not a 500."""
+        import psycopg
         from psycopg_pool import PoolTimeout
 
         try:
             async with self.pool.connection() as conn:
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(sql, params)
-                return await cur.fetchone()
+                yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            log.warning("status read failed: %s", exc)
+            log.warning("database call on the event loop failed: %s", exc)
             raise ApiError(
                 503, "database_unavailable", "the database is not reachable; retry later"
             ) from None

@@ -66,14 +66,42 @@ def create_release(
     """Record a release, one scan per file and the jobs they need, all or nothing.
 
     On PostgreSQL a release of new audio is recorded by one statement in one round trip
-    (:func:`_create_new_release`); a release with audio already analysed or queued, and
+    (:func:`new_release_statement`); a release with audio already analysed or queued, and
     every release on SQLite, by a transaction that looks each job up first.
     """
-    ours: frozenset[str] = frozenset()
     if store.backend == "postgresql" and files:
-        done, ours = _create_new_release(store, files, metadata, policy_hash, api_key_id)
-        if done is not None:
-            return done
+        statement = new_release_statement(store, files, metadata, policy_hash, api_key_id)
+        with store.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            inserted = len(conn.exec_driver_sql(statement.sql, statement.params).all())
+        return settle_release(store, statement, inserted)
+    return _create_release_in_transaction(store, files, metadata, policy_hash, api_key_id)
+
+
+def settle_release(
+    store, statement: NewReleaseStatement, inserted: int
+) -> tuple[str, list[NewScan]]:
+    """The release of :func:`new_release_statement` after its statement ran (here, or
+    on the API's event loop) and returned ``inserted`` rows: recorded when every file
+    row was inserted, else recorded by a transaction that finds the jobs of the audio
+    already known; the jobs the statement did insert are reported as new."""
+    if inserted == len(statement.scans):
+        return statement.release_id, statement.scans
+    with store.engine.connect() as conn:
+        ids = statement.job_ids
+        ours = frozenset(conn.execute(select(_JOBS.c.id).where(_JOBS.c.id.in_(ids))).scalars())
+    return _create_release_in_transaction(
+        store, statement.files, statement.metadata, statement.policy_hash,
+        statement.api_key_id, ours,
+    )  # fmt: skip
+
+
+def _create_release_in_transaction(
+    store, files, metadata, policy_hash, api_key_id, ours: frozenset[str] = frozenset()
+):
+    """A release recorded by a transaction that looks each file's job up first (SQLite,
+    and PostgreSQL when some audio is known); ``ours``: jobs of these files inserted by
+    this submission's earlier statement, reported as new."""
     for attempt in range(3):
         try:
             return _create_release_once(store, files, metadata, policy_hash, api_key_id, ours)
@@ -89,22 +117,40 @@ def _scan_payload(f: StoredFile, metadata: dict[str, Any], policy_hash: str) -> 
     return {"blob": f.address, "file": f.name, "metadata": metadata, "policy_hash": policy_hash}
 
 
-def _create_new_release(store, files, metadata, policy_hash, api_key_id):
-    """The release of audio never submitted before, in one statement (PostgreSQL).
+@dataclass(frozen=True)
+class NewReleaseStatement:
+    """One statement that records a release of new audio (:func:`new_release_statement`):
+    psycopg SQL and parameters, and what the release will be when it inserts every file
+    row (``len(scans)`` rows returned)."""
+
+    sql: str
+    params: dict[str, Any]
+    release_id: str
+    scans: list[NewScan]
+    job_ids: list[str]
+    files: Sequence[StoredFile]
+    metadata: dict[str, Any]
+    policy_hash: str
+    api_key_id: str | None
+
+
+def new_release_statement(
+    store,
+    files: Sequence[StoredFile],
+    metadata: dict[str, Any],
+    policy_hash: str,
+    api_key_id: str | None,
+) -> NewReleaseStatement:
+    """The release of audio never submitted before, as one statement (PostgreSQL).
 
     ``INSERT`` the jobs ``ON CONFLICT (dedup_key) DO NOTHING``, and, in the same statement,
     the release and its file rows only if every job was inserted (data-modifying CTEs; a
-    statement is atomic, so autocommit needs no BEGIN or COMMIT round trip). When some
-    audio already has a job (a re-submission, or a concurrent submission of the same
-    audio), nothing but the new jobs is written, and the caller records the release in a
-    transaction that finds the existing jobs.
-
-    Returns
-    -------
-    tuple
-        ``((release_id, scans), frozenset())`` when the release was recorded, else
-        ``(None, ids)`` with the job ids this call inserted (so that the caller reports
-        them as new, not as deduplicated).
+    statement is atomic, so autocommit needs no BEGIN or COMMIT round trip); it returns
+    the file rows inserted. When some audio already has a job (a re-submission, or a
+    concurrent submission of the same audio), nothing but the new jobs is written, and
+    :func:`settle_release` records the release in a transaction that finds the existing
+    jobs. Run it on an autocommit connection (:func:`create_release` does; the API runs
+    it on its event loop).
     """
     release_id, now = str(uuid.uuid4()), utcnow()
     params: dict[str, Any] = {"release_id": release_id, "metadata": metadata,
@@ -125,20 +171,15 @@ def _create_new_release(store, files, metadata, policy_hash, api_key_id):
 
     for name in ("metadata", *(f"j{i}_payload" for i in range(len(files)))):
         params[name] = Json(params[name])
-    sql = _new_release_sql(len(files), store.engine.dialect)
-    with store.engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        inserted = conn.exec_driver_sql(sql, params).scalars().all()
-        if len(inserted) == len(files):
-            return (release_id, scans), frozenset()
-        ids = [j["id"] for j in jobs]
-        ours = conn.execute(select(_JOBS.c.id).where(_JOBS.c.id.in_(ids))).scalars().all()
-    return None, frozenset(ours)
+    return NewReleaseStatement(
+        _new_release_sql(len(files), store.engine.dialect), params, release_id, scans,
+        [j["id"] for j in jobs], files, metadata, policy_hash, api_key_id,
+    )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=16)
 def _new_release_sql(n: int, dialect) -> str:
-    """The SQL of :func:`_create_new_release` for ``n`` files, compiled once per file
+    """The SQL of :func:`new_release_statement` for ``n`` files, compiled once per file
     count (SQLAlchemy does not cache the compiled form of a statement with
     data-modifying CTEs; compiling it cost more than its round trip). Its parameters
     are psycopg's ``%(name)s``; JSON values are passed as ``psycopg`` ``Json``."""

@@ -80,22 +80,36 @@ async def submit_release(request: Request, key: Annotated[ApiKey, Depends(requir
     if policy is None:  # not yet: loading reads a file, off the event loop
         policy = await run_in_threadpool(lambda: core.policy)
     ern = ErnIntake()
+    loop_db = getattr(request.app.state, "reader", None)  # PostgreSQL: on the event loop
 
-    def record(upload: Upload) -> tuple[str, list[intake.NewScan]]:
-        """In the thread that parsed the end of the body: one hop per submission."""
+    def record(upload: Upload):
+        """In the thread that parsed the end of the body (one hop per submission): the
+        release recorded, or on PostgreSQL the statement that records it."""
         if ern.message is not None:
             metadata = metadata_mapping(ern.message)
         else:
             metadata = parse_metadata(upload.metadata)
+        if loop_db is not None and upload.files:
+            return intake.new_release_statement(
+                core.store, upload.files, metadata, policy.hash, key.id
+            )
         return intake.create_release(
             core.store, files=upload.files, metadata=metadata, policy_hash=policy.hash,
             api_key_id=key.id,
         )  # fmt: skip
 
-    release_id, scans = await read_upload_then(
+    recorded = await read_upload_then(
         request, core.blobs, record, max_file_bytes=core.settings.max_file_bytes,
         check_metadata=parse_metadata, text_parts=ern_text_parts(), hook=ern,
     )  # fmt: skip
+    if isinstance(recorded, intake.NewReleaseStatement):
+        inserted = await loop_db.count_rows(recorded.sql, recorded.params)
+        if inserted == len(recorded.scans):
+            recorded = recorded.release_id, recorded.scans
+        else:  # some of the audio is known: a transaction finds its jobs, in a thread
+            settle = intake.settle_release
+            recorded = await run_in_threadpool(settle, core.store, recorded, inserted)
+    release_id, scans = recorded
     body = SubmitResponse(
         release_id=release_id,
         scans=[
