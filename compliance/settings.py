@@ -149,6 +149,11 @@ class Settings:
         Database connections each process keeps open (PostgreSQL; ``COMPLIANCE_DB_POOL_SIZE``,
         default 20); the API's thread pool has as many threads, so no request waits for
         a connection. Several API processes (``serve --workers N``) hold N times as many.
+    upload_threads : int
+        Uploads an API process parses and stores at once (``COMPLIANCE_UPLOAD_THREADS``,
+        default 4); more wait their turn. Twenty at once share the interpreter in turns
+        and all finish late; a few at a time finish in order (see docs/benchmarks.md,
+        "upload threads").
     """
 
     home: Path
@@ -161,6 +166,7 @@ class Settings:
     rate_limit: tuple[int, float] | None = (50, 1.0)
     key_cache_s: float = 5.0
     db_pool_size: int = 20
+    upload_threads: int = 4
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -192,6 +198,7 @@ class Settings:
             rate_limit=_rate(env, f"{PREFIX}RATE_LIMIT", (50, 1.0)),
             key_cache_s=_float(env, f"{PREFIX}KEY_CACHE_S", 5.0, zero_ok=True),
             db_pool_size=_int(env, f"{PREFIX}DB_POOL_SIZE", 20),
+            upload_threads=_int(env, f"{PREFIX}UPLOAD_THREADS", 4),
         )
 
     def ensure_dirs(self) -> None:

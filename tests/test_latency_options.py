@@ -189,16 +189,84 @@ def test_the_api_refreshes_a_key_in_the_background_before_it_expires(tmp_path, m
 
 def test_settings_of_the_cache_and_the_pool(tmp_path):
     s = Settings.from_env({"COMPLIANCE_HOME": str(tmp_path)})
-    assert s.key_cache_s == 5.0 and s.db_pool_size == 20
+    assert s.key_cache_s == 5.0 and s.db_pool_size == 20 and s.upload_threads == 4
     s = Settings.from_env({"COMPLIANCE_HOME": str(tmp_path), "COMPLIANCE_KEY_CACHE_S": "0",
-                           "COMPLIANCE_DB_POOL_SIZE": "8"})  # fmt: skip
-    assert s.key_cache_s == 0.0 and s.db_pool_size == 8
+                           "COMPLIANCE_DB_POOL_SIZE": "8",
+                           "COMPLIANCE_UPLOAD_THREADS": "2"})  # fmt: skip
+    assert s.key_cache_s == 0.0 and s.db_pool_size == 8 and s.upload_threads == 2
     from compliance.errors import ConfigError
 
     for var, value in (("COMPLIANCE_KEY_CACHE_S", "-1"), ("COMPLIANCE_KEY_CACHE_S", "soon"),
-                       ("COMPLIANCE_DB_POOL_SIZE", "0")):  # fmt: skip
+                       ("COMPLIANCE_DB_POOL_SIZE", "0"),
+                       ("COMPLIANCE_UPLOAD_THREADS", "0")):  # fmt: skip
         with pytest.raises(ConfigError, match=var):
             Settings.from_env({"COMPLIANCE_HOME": str(tmp_path), var: value})
+
+
+def test_uploads_are_parsed_at_most_upload_threads_at_once(tmp_path, monkeypatch):
+    """Six simultaneous submissions through the real app with ``upload_threads=2``: at
+    most two uploads are being parsed and stored at any moment, and all six are
+    accepted."""
+    import io
+    import threading
+    import wave
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from compliance.api import create_app
+    from compliance.app import App
+    from compliance.storage.blobs import LocalBlobStore
+
+    home = tmp_path / "home"
+    settings = Settings.from_env({"COMPLIANCE_HOME": str(home),
+                                  "COMPLIANCE_UPLOAD_THREADS": "2"})  # fmt: skip
+    app = App(settings)
+    app.store.migrate()
+    _key, token = KeyStore(app.store).create("t", ("submit", "read"))
+    lock, active, peak = threading.Lock(), [0], [0]
+    real_writer = LocalBlobStore.writer
+
+    def slow_writer(self, *, max_bytes):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)  # the parse of one upload, long enough for the others to queue
+        w = real_writer(self, max_bytes=max_bytes)
+        real_commit = w.commit
+
+        def commit():
+            try:
+                return real_commit()
+            finally:
+                with lock:
+                    active[0] -= 1
+
+        w.commit = commit
+        return w
+
+    monkeypatch.setattr(LocalBlobStore, "writer", slow_writer)
+
+    def wav(i: int) -> bytes:
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+            w.writeframes(bytes([i]) * 16000)
+        return buf.getvalue()
+
+    with TestClient(create_app(app)) as client:
+
+        def submit(i: int) -> int:
+            files = [("files", (f"{i}.wav", wav(i), "audio/wav"))]
+            r = client.post("/v1/releases", headers={"Authorization": f"Bearer {token}"},
+                            files=files)  # fmt: skip
+            return r.status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(submit, range(6)))
+    app.store.close()
+    assert codes == [202] * 6
+    assert peak[0] == 2
 
 
 # ------------------------------------------------------------------ idle-only ping

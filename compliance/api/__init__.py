@@ -41,6 +41,8 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = app.settings.db_pool_size
+        # Uploads are parsed and stored a few at a time (read_upload_then).
+        _api.state.upload_limiter = anyio.CapacityLimiter(app.settings.upload_threads)
         reader = _status_reader(app)
         if reader is not None:
             await reader.open()

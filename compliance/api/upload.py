@@ -304,15 +304,19 @@ async def read_upload_then(
     # The body arrives in chunks of up to 64 KiB; they are handed to a worker thread in
     # batches of PARSE_BATCH bytes (one thread hop per batch, not per chunk: under load
     # each hop waits for the event loop and a thread), and the last batch is parsed
-    # together with the end of the upload, so a small upload takes one hop.
+    # together with the end of the upload, so a small upload takes one hop. The app's
+    # upload limiter (``COMPLIANCE_UPLOAD_THREADS``) lets a few uploads be parsed at
+    # once: twenty threads parsing together share the interpreter lock in turns and all
+    # finish late, a few at a time finish in order (measured: docs/benchmarks.md).
+    limiter = getattr(request.app.state, "upload_limiter", None)
     pending = bytearray()
     try:
         async for chunk in request.stream():
             pending += chunk
             if len(pending) >= PARSE_BATCH:
                 data, pending = bytes(pending), bytearray()
-                await anyio.to_thread.run_sync(parser.write, data)
-        return await anyio.to_thread.run_sync(finish, bytes(pending))
+                await anyio.to_thread.run_sync(parser.write, data, limiter=limiter)
+        return await anyio.to_thread.run_sync(finish, bytes(pending), limiter=limiter)
     except FormParserError as exc:
         raise ApiError(400, "request_invalid", f"malformed multipart body: {exc}") from None
     finally:
