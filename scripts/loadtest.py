@@ -104,8 +104,8 @@ async def _async_round(svc: Service, audio: list, scans: list[dict], carried: li
         first = True
         for scan in polls:
             request = conn.prepare("GET", f"/v1/scans/{scan['scan_id']}")
-            if first:
-                await asyncio.sleep(phases.uniform(0.0, POLL_S) if pace_s > 0 else 0.0)
+            if first and pace_s > 0:
+                await asyncio.sleep(phases.uniform(0.0, POLL_S))
             first = False
             while time.monotonic() < deadline:
                 t = time.perf_counter()

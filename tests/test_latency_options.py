@@ -209,9 +209,10 @@ def test_uploads_are_parsed_at_most_upload_threads_at_once(tmp_path, monkeypatch
     accepted."""
     import io
     import threading
-    import wave
     from concurrent.futures import ThreadPoolExecutor
 
+    import numpy as np
+    import soundfile as sf
     from fastapi.testclient import TestClient
 
     from compliance.api import create_app
@@ -247,11 +248,10 @@ def test_uploads_are_parsed_at_most_upload_threads_at_once(tmp_path, monkeypatch
 
     monkeypatch.setattr(LocalBlobStore, "writer", slow_writer)
 
-    def wav(i: int) -> bytes:
+    def wav(i: int) -> bytes:  # 1 s of seeded noise: distinct audio per upload
         buf = io.BytesIO()
-        with wave.open(buf, "wb") as w:
-            w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
-            w.writeframes(bytes([i]) * 16000)
+        noise = np.random.default_rng(i).uniform(-0.5, 0.5, 8000)
+        sf.write(buf, noise, 8000, format="WAV", subtype="PCM_16")
         return buf.getvalue()
 
     with TestClient(create_app(app)) as client:

@@ -85,8 +85,8 @@ def settle_release(
     on the API's event loop) and returned ``inserted`` rows: recorded when every file
     row was inserted, else recorded by a transaction that finds the jobs of the audio
     already known; the jobs the statement did insert are reported as new."""
-    if inserted == len(statement.scans):
-        return statement.release_id, statement.scans
+    if (done := statement.recorded(inserted)) is not None:
+        return done
     with store.engine.connect() as conn:
         ids = statement.job_ids
         ours = frozenset(conn.execute(select(_JOBS.c.id).where(_JOBS.c.id.in_(ids))).scalars())
@@ -132,6 +132,11 @@ class NewReleaseStatement:
     metadata: dict[str, Any]
     policy_hash: str
     api_key_id: str | None
+
+    def recorded(self, inserted: int) -> tuple[str, list[NewScan]] | None:
+        """The release and its scans when the statement returned ``inserted`` rows, one
+        per file (it recorded the release), else None (some audio was known)."""
+        return (self.release_id, self.scans) if inserted == len(self.scans) else None
 
 
 def new_release_statement(

@@ -82,7 +82,7 @@ async def submit_release(request: Request, key: Annotated[ApiKey, Depends(requir
     ern = ErnIntake()
     loop_db = getattr(request.app.state, "reader", None)  # PostgreSQL: on the event loop
 
-    def record(upload: Upload):
+    def record(upload: Upload) -> tuple[str, list[intake.NewScan]] | intake.NewReleaseStatement:
         """In the thread that parsed the end of the body (one hop per submission): the
         release recorded, or on PostgreSQL the statement that records it."""
         if ern.message is not None:
@@ -103,12 +103,12 @@ async def submit_release(request: Request, key: Annotated[ApiKey, Depends(requir
         check_metadata=parse_metadata, text_parts=ern_text_parts(), hook=ern,
     )  # fmt: skip
     if isinstance(recorded, intake.NewReleaseStatement):
-        inserted = await loop_db.count_rows(recorded.sql, recorded.params)
-        if inserted == len(recorded.scans):
-            recorded = recorded.release_id, recorded.scans
-        else:  # some of the audio is known: a transaction finds its jobs, in a thread
-            settle = intake.settle_release
-            recorded = await run_in_threadpool(settle, core.store, recorded, inserted)
+        statement = recorded
+        inserted = await loop_db.count_rows(statement.sql, statement.params)
+        # some of the audio known: a transaction finds its jobs, in a thread
+        recorded = statement.recorded(inserted) or await run_in_threadpool(
+            intake.settle_release, core.store, statement, inserted
+        )
     release_id, scans = recorded
     body = SubmitResponse(
         release_id=release_id,
