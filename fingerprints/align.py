@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fingerprints import presence
+from fingerprints import coherence, presence
 from fingerprints.index.landmark_index import Postings, implied_shifts, within
 from fingerprints.landmarks import (
     FRAME_S,
@@ -49,6 +49,11 @@ class LandmarkMatch:
     presence_span_s : (float, float) or None
         Where the check found the catalogue's peaks present, upload seconds: under a
         loud bed it can cover more of a sample than the few aligned anchors do.
+    coherence_z : float or None
+        The coherence check's score (:mod:`fingerprints.coherence`: the catalogue
+        recording's waveform in the upload) at this alignment, when it was run.
+    coherence_span_s : (float, float) or None
+        Where that check found the waveform, upload seconds.
     """
 
     track: int
@@ -61,6 +66,8 @@ class LandmarkMatch:
     pitch_shift_semitones: float
     presence_z: float | None = None
     presence_span_s: tuple[float, float] | None = None
+    coherence_z: float | None = None
+    coherence_span_s: tuple[float, float] | None = None
 
     @property
     def matched_s(self) -> float:
@@ -413,10 +420,11 @@ def search(
     Two stages: landmark alignment (:func:`align`), then, with ``verify_samples``, the
     presence check (:mod:`fingerprints.presence`) of the ``verify_cells`` fullest vote
     cells of tracks without a strong alignment (fewer than ``verify_below`` anchors),
-    unless a strong alignment already covers nine tenths of the upload.
-    Matches it confirms get ``presence_z``; alignments it finds that the landmark
-    alignment did not (other tracks, or another offset of a weakly aligned track) are
-    appended, strongest first.
+    unless a strong alignment already covers nine tenths of the upload, and the
+    coherence check (:mod:`fingerprints.coherence`) of those cells at the original speed
+    and pitch. Matches they confirm get ``presence_z`` and ``coherence_z``; alignments
+    they find that the landmark alignment did not (other tracks, or another offset of a
+    weakly aligned track) are appended, coherent ones first, then by presence.
 
     Parameters
     ----------
@@ -450,8 +458,8 @@ def search(
     if not verify_samples:
         return matches
     return _presence_stage(
-        index, spec, q, hits, matches, verify_cells=verify_cells, verify_below=verify_below,
-        votes=votes,
+        index, samples, spec, q, hits, matches, verify_cells=verify_cells,
+        verify_below=verify_below, votes=votes,
     )  # fmt: skip
 
 
@@ -462,8 +470,17 @@ CONFIRM_FRAMES = 24
 frames (two vote bins); elsewhere it found another alignment of the same track."""
 
 
+def _coherent_cell(cell: Cell) -> bool:
+    """Whether a cell is at the original speed and pitch (the coherence check's case)."""
+    return (
+        abs(cell.scale - 1.0) <= coherence.MAX_SCALE_ERROR
+        and abs(cell.pitch_shift) <= coherence.MAX_PITCH_SHIFT
+    )
+
+
 def _presence_stage(
     index,
+    samples: np.ndarray,
     spec: np.ndarray,
     q: Triplets,
     hits: Postings,
@@ -473,7 +490,8 @@ def _presence_stage(
     verify_below: int,
     votes: _Votes | None = None,
 ) -> list[LandmarkMatch]:
-    """The second stage of :func:`search`: presence checks of the weak hypotheses."""
+    """The second stage of :func:`search`: presence and coherence checks of the weak
+    hypotheses."""
     strong = frozenset(m.track for m in matches if m.inliers >= verify_below)
     upload_s = q.duration_s
     if any(m.track in strong and m.matched_s >= 0.9 * upload_s for m in matches):
@@ -484,24 +502,38 @@ def _presence_stage(
     contrast = presence.contrast_map(spec)
     reach = round(REGION_S / FRAME_S)
     best: dict[int, tuple[presence.Presence, Cell]] = {}
+    coherent: dict[int, coherence.Coherence] = {}
+    phases = None  # the upload's STFT phases, once a cell needs them
     for cell in cells:
         peaks = index.track_peaks(cell.track)
         if peaks is None:
             continue
         # Only the upload around the cell's hits: the cost stays bounded in long uploads.
         r0 = max(0, int(cell.query_frame) - reach)
+        r1 = int(cell.query_frame) + reach
         pr = presence.verify(
-            contrast[r0 : int(cell.query_frame) + reach], peaks[0], peaks[1],
-            scale=cell.scale, pitch_shift=cell.pitch_shift,
-            offset_frames=cell.offset_frames + cell.scale * r0,
+            contrast[r0:r1], peaks[0], peaks[1], scale=cell.scale,
+            pitch_shift=cell.pitch_shift, offset_frames=cell.offset_frames + cell.scale * r0,
         )  # fmt: skip
         if pr is not None:
             pr = presence.shifted(pr, r0, cell.scale)
         if pr is not None and (cell.track not in best or pr.z > best[cell.track][0].z):
             best[cell.track] = (pr, cell)
+        codes = index.track_phases(cell.track) if _coherent_cell(cell) else None
+        if codes is None:
+            continue
+        if phases is None:
+            phases = coherence.upload_phases(samples)
+        co = coherence.verify(
+            phases, peaks[0], coherence.peak_bins(peaks[1]), codes, region=(r0, r1),
+            # the cell's offset at its hits, at time scale 1
+            offset_frames=cell.offset_frames + (cell.scale - 1.0) * cell.query_frame,
+        )  # fmt: skip
+        if co is not None and (cell.track not in coherent or co.z > coherent[cell.track].z):
+            coherent[cell.track] = co
     out = []
     for m in matches:
-        got = best.get(m.track)
+        got, co = best.get(m.track), coherent.get(m.track)
         line = m.catalogue_start_s / FRAME_S - m.speed_ratio * m.query_start_s / FRAME_S
         if got is not None and abs(got[0].offset_frames - line) <= CONFIRM_FRAMES:
             m = replace(
@@ -509,12 +541,17 @@ def _presence_stage(
                 presence_span_s=(got[0].query_start_s, got[0].query_end_s),
             )  # fmt: skip
             del best[m.track]
+        if co is not None and abs(co.offset_frames - line) <= CONFIRM_FRAMES:
+            m = replace(m, coherence_z=co.z, coherence_span_s=(co.query_start_s, co.query_end_s))
+            del coherent[m.track]
         out.append(m)
-    extra = []
+    extra = [_coherent_match(track, co, best.pop(track, None)) for track, co in coherent.items()]
+    extra.sort(key=lambda m: -(m.coherence_z or 0.0))
+    by_presence = []
     for track, (pr, cell) in best.items():
         c0 = (cell.scale * pr.query_start_s / FRAME_S + pr.offset_frames) * FRAME_S
         c1 = (cell.scale * pr.query_end_s / FRAME_S + pr.offset_frames) * FRAME_S
-        extra.append(
+        by_presence.append(
             LandmarkMatch(
                 track=track,
                 inliers=0,  # no line fit: its hits are not aligned anchors
@@ -528,5 +565,29 @@ def _presence_stage(
                 presence_span_s=(pr.query_start_s, pr.query_end_s),
             )
         )
-    extra.sort(key=lambda m: -(m.presence_z or 0.0))
-    return out + extra
+    by_presence.sort(key=lambda m: -(m.presence_z or 0.0))
+    return out + extra + by_presence
+
+
+def _coherent_match(
+    track: int, co: coherence.Coherence, pres: tuple[presence.Presence, Cell] | None
+) -> LandmarkMatch:
+    """A match found by the coherence check (no aligned anchors), with the presence
+    check's score when that check found the same alignment."""
+    presence_z, presence_span = None, None
+    if pres is not None and abs(pres[0].offset_frames - co.offset_frames) <= CONFIRM_FRAMES:
+        presence_z, presence_span = pres[0].z, (pres[0].query_start_s, pres[0].query_end_s)
+    return LandmarkMatch(
+        track=track,
+        inliers=0,
+        query_start_s=co.query_start_s,
+        query_end_s=co.query_end_s,
+        catalogue_start_s=max(0.0, co.query_start_s + co.offset_frames * FRAME_S),
+        catalogue_end_s=max(0.0, co.query_end_s + co.offset_frames * FRAME_S),
+        speed_ratio=1.0,
+        pitch_shift_semitones=0.0,
+        presence_z=presence_z,
+        presence_span_s=presence_span,
+        coherence_z=co.z,
+        coherence_span_s=(co.query_start_s, co.query_end_s),
+    )

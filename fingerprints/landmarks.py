@@ -46,11 +46,15 @@ class Peaks:
         Log-frequency, semitones above :data:`F_REF_HZ`.
     n_frames : int
         Length of the analysed clip in frames.
+    phases : ndarray of uint8, shape (n,), optional
+        STFT phase at each peak (:func:`fingerprints.coherence.peak_phases`), kept with
+        catalogue tracks for the coherence check; None where not computed.
     """
 
     t: np.ndarray
     p: np.ndarray
     n_frames: int
+    phases: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
@@ -471,12 +475,17 @@ def fingerprint(
     samples: np.ndarray, *, fan_out: int = 4, spec: np.ndarray | None = None
 ) -> Triplets:
     """Catalogue-side triplets of a clip at :data:`SAMPLE_RATE` Hz, with the denser
-    peaks of the presence check (one peak search for both). ``spec`` is
-    ``log_spectrogram(samples)`` when the caller already has it (the same triplets)."""
+    peaks of the presence check (one peak search for both) and their STFT phases for the
+    coherence check. ``spec`` is ``log_spectrogram(samples)`` when the caller already
+    has it (the same triplets)."""
+    from fingerprints.coherence import peak_phases  # it imports this module
+
     hashed, kept = extract_peak_sets(
         samples, (CATALOGUE_PEAKS_PER_SECOND, PRESENCE_PEAKS_PER_SECOND), spec=spec
     )
-    return replace(hash_triplets(hashed, fan_out=fan_out), peaks=kept)
+    # the phase at the bin the stored (quantised) pitch maps to, as the check reads it
+    phases = peak_phases(samples, kept.t, decode_pitch(encode_pitch(kept.p)))
+    return replace(hash_triplets(hashed, fan_out=fan_out), peaks=replace(kept, phases=phases))
 
 
 def query_triplets(

@@ -1,11 +1,14 @@
-"""Calibration of the presence check (fingerprints/presence.py) on the development corpus.
+"""Calibration of the presence and coherence checks (fingerprints/presence.py,
+fingerprints/coherence.py) on the development corpus.
 
-Builds an in-memory landmark index of the corpus catalogue (with its peaks), runs the
-two-stage search on every remix and negative query, and prints, per half of a hash split
-of the query ids, the largest presence z-scores of unrelated catalogue tracks on the
-negatives; then the recall on remixes that a midpoint of three logistic widths above the
-calibration half's maximum gives, and how many held-out negatives reach strength 0.5.
-This is how ``PRESENCE_MIDPOINT`` in compliance/detectors/landmark_evidence.py was set.
+Builds an in-memory landmark index of the corpus catalogue (with its peaks and their
+phases), runs the two-stage search on every remix and negative query, and prints, per
+half of a hash split of the query ids, the largest presence z-scores and coherence
+scores of unrelated catalogue tracks on the negatives; then the midpoints three logistic
+widths above the calibration half's maxima, the recall on remixes with the midpoints in
+the code, and how many held-out negatives reach strength 0.5. This is how
+``PRESENCE_MIDPOINT`` and ``COHERENCE_MIDPOINT`` in
+compliance/detectors/landmark_evidence.py were set.
 
 Usage: python scripts/calibrate_presence.py CORPUS_DIR [--cells N]
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compliance.detectors.base import CatalogueMatch
-from compliance.detectors.landmark_evidence import PRESENCE_WIDTH, match_strength
+from compliance.detectors.landmark_evidence import COHERENCE_WIDTH, PRESENCE_WIDTH, match_strength
 from fingerprints import landmarks as L
 from fingerprints.align import search
 from fingerprints.audio import decode
@@ -67,19 +70,24 @@ def main() -> None:
                 "kind": q["kind"],
                 "sub": q["subkind"],
                 "neg_z": max((m.presence_z for m in neg if m.presence_z is not None), default=None),
+                "neg_c": max(
+                    (m.coherence_z for m in neg if m.coherence_z is not None), default=None
+                ),
                 "pos": pos,
                 "neg": neg,
             }
         )
     print(f"search with presence check: {audio / cpu:.0f} audio-s per CPU-s")
-    for part in ("calibration", "held-out"):
-        zs = sorted(r["neg_z"] for r in rows if r["kind"] == "negative" and half(r["id"]) == part
-                    and r["neg_z"] is not None)  # fmt: skip
-        print(f"{part}: largest presence z on negatives {[round(z, 1) for z in zs[-5:]]}")
-    cal = max(r["neg_z"] or -1e9 for r in rows if r["kind"] == "negative"
-              and half(r["id"]) == "calibration")  # fmt: skip
-    midpoint = cal + 3 * PRESENCE_WIDTH
-    print(f"midpoint = calibration maximum + 3 widths = {midpoint:.1f} (code uses the constant)")
+    for key, name, width in (("neg_z", "presence", PRESENCE_WIDTH),
+                             ("neg_c", "coherence", COHERENCE_WIDTH)):  # fmt: skip
+        for part in ("calibration", "held-out"):
+            zs = sorted(r[key] for r in rows if r["kind"] == "negative" and half(r["id"]) == part
+                        and r[key] is not None)  # fmt: skip
+            print(f"{part}: largest {name} scores on negatives {[round(z, 1) for z in zs[-5:]]}")
+        cal = max((r[key] for r in rows if r["kind"] == "negative" and r[key] is not None
+                   and half(r["id"]) == "calibration"), default=0.0)  # fmt: skip
+        print(f"{name} midpoint = calibration maximum + 3 widths = {cal + 3 * width:.1f} "
+              "(the code uses its constant)")  # fmt: skip
 
     def strength(ms: list) -> float:
         return max((match_strength(CatalogueMatch("x", 0.0, m)) for m in ms), default=0.0)
@@ -94,6 +102,8 @@ def main() -> None:
     for sub in ("sample_over", "sample_under"):
         xs = [r for r in rows if r["sub"] == sub]
         print(f"{sub}: {sum(strength(r['pos']) >= 0.5 for r in xs)} of {len(xs)} at >= 0.5")
+        cs = [max((m.coherence_z or 0.0 for m in r["pos"]), default=0.0) for r in xs]
+        print(f"  coherence scores of the right track: {sorted(round(c, 1) for c in cs)}")
 
 
 if __name__ == "__main__":

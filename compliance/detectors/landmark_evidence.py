@@ -12,7 +12,10 @@ calibration is a new detector version.
 Weak alignments (and vote cells too thin to align) are also checked for the *presence*
 of the catalogue's peaks in the upload (:mod:`fingerprints.presence`), which finds
 samples under louder material; its robust z-score has a logistic strength of its own,
-calibrated the same way. A match is as strong as the stronger of the two.
+calibrated the same way. Vote cells at the original speed and pitch are also checked
+for the catalogue recording's *waveform* (:mod:`fingerprints.coherence`: the phase of
+its peaks), whose score has a third logistic strength. A match is as strong as the
+strongest of the three.
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ presence on the calibration half of the development corpus negatives (8.4;
 ``scripts/calibrate_presence.py``)."""
 PRESENCE_WIDTH = 1.0
 """Logistic width, z units."""
+COHERENCE_MIDPOINT = 16.8
+"""Coherence score at which strength is 0.5: three widths above the largest score of an
+unrelated catalogue track on the calibration half of the development corpus negatives
+(10.8; ``scripts/calibrate_presence.py``). Chance alone stays near 5 (a random walk);
+the negatives' larger scores are passages that really share a waveform with a catalogue
+track of the same game soundtrack (docs/benchmarks.md)."""
+COHERENCE_WIDTH = 2.0
+"""Logistic width, score units: twice the presence check's, as the score runs twice as
+far (up to 28 for an 8 s window of a sample louder than its bed)."""
 REPORT_MIN_STRENGTH = 0.02
 """Weaker candidates are not reported at all."""
 
@@ -62,25 +74,52 @@ def strength_from_presence(
     return 0.0 if z is None else logistic(z, midpoint, width)
 
 
+def strength_from_coherence(
+    z: float | None, *, midpoint: float = COHERENCE_MIDPOINT, width: float = COHERENCE_WIDTH
+) -> float:
+    """Logistic strength in 0..1 of a coherence score (0 when the check did not run)."""
+    return 0.0 if z is None else logistic(z, midpoint, width)
+
+
+def _strengths(m: CatalogueMatch) -> tuple[float, float, float]:
+    """Strengths of the alignment, the presence check and the coherence check."""
+    lm = m.match
+    return (
+        strength_from_inliers(lm.inliers),
+        strength_from_presence(lm.presence_z),
+        strength_from_coherence(lm.coherence_z),
+    )
+
+
 def match_strength(m: CatalogueMatch) -> float:
-    """Strength of a catalogue match: the stronger of its alignment and presence check
-    (a match found by the presence check alone has no aligned anchors)."""
-    return max(strength_from_inliers(m.match.inliers), strength_from_presence(m.match.presence_z))
+    """Strength of a catalogue match: the strongest of its alignment, presence check and
+    coherence check (a match found by either check alone has no aligned anchors)."""
+    return max(_strengths(m))
+
+
+def _carrier(m: CatalogueMatch) -> str:
+    """Which evidence carries the match: ``aligned_landmarks``, ``presence_z`` or
+    ``coherence_z`` (the alignment on a tie)."""
+    anchors, pres, coh = _strengths(m)
+    if coh > max(anchors, pres):
+        return "coherence_z"
+    return "presence_z" if pres > anchors else "aligned_landmarks"
 
 
 def _raw(m: CatalogueMatch) -> tuple[float, str]:
     """The raw value behind :func:`match_strength` and its unit."""
+    unit = _carrier(m)
     lm = m.match
-    if masked(m):
-        return float(lm.presence_z), "presence_z"
-    return float(lm.inliers), "aligned_landmarks"
+    value = {"aligned_landmarks": lm.inliers, "presence_z": lm.presence_z,
+             "coherence_z": lm.coherence_z}[unit]  # fmt: skip
+    return float(value), unit
 
 
 def masked(m: CatalogueMatch) -> bool:
-    """Whether the presence check, not the alignment, carries the match: the catalogue
-    audio is masked by louder material, so it is inside other material (a sample or
-    remix) however much of the upload the span covers."""
-    return strength_from_presence(m.match.presence_z) > strength_from_inliers(m.match.inliers)
+    """Whether the presence or coherence check, not the alignment, carries the match:
+    the catalogue audio is masked by louder material, so it is inside other material (a
+    sample or remix) however much of the upload the span covers."""
+    return _carrier(m) != "aligned_landmarks"
 
 
 def is_reupload(m: CatalogueMatch, upload_s: float) -> bool:
@@ -108,14 +147,16 @@ def span(m: CatalogueMatch) -> tuple[float, float, float, float]:
     """The reported span: upload start and end, catalogue start and end, seconds.
 
     The aligned anchors' span, widened to where the presence check found the catalogue's
-    peaks when that check carries the match (the few anchors that survive a loud bed
-    cover only part of a sample).
+    peaks (or the coherence check its waveform) when that check carries the match (the
+    few anchors that survive a loud bed cover only part of a sample).
     """
     lm = m.match
     q0, q1, c0, c1 = lm.query_start_s, lm.query_end_s, lm.catalogue_start_s, lm.catalogue_end_s
-    if lm.presence_span_s is None or not masked(m):
+    carrier = _carrier(m)
+    found = lm.coherence_span_s if carrier == "coherence_z" else lm.presence_span_s
+    if found is None or carrier == "aligned_landmarks":
         return q0, q1, c0, c1
-    p0, p1 = min(q0, lm.presence_span_s[0]), max(q1, lm.presence_span_s[1])
+    p0, p1 = min(q0, found[0]), max(q1, found[1])
     s = lm.speed_ratio
     return p0, p1, max(0.0, c0 + s * (p0 - q0)), max(0.0, c0 + s * (p1 - q0))
 
@@ -144,6 +185,8 @@ def landmark_evidence(
     extra: dict[str, Any] = {"aligned_landmarks": int(lm.inliers)}
     if lm.presence_z is not None:
         extra["presence_z"] = round(float(lm.presence_z), 2)
+    if lm.coherence_z is not None:
+        extra["coherence_z"] = round(float(lm.coherence_z), 2)
     return Evidence(
         kind=kind,
         strength=match_strength(m),
@@ -168,6 +211,8 @@ def match_summary(m: CatalogueMatch) -> str:
     found = f"{lm.inliers} aligned landmarks"
     if lm.presence_z is not None:
         found += f", catalogue peaks present at z {lm.presence_z:.1f}"
+    if lm.coherence_z is not None:
+        found += f", catalogue waveform coherent at {lm.coherence_z:.1f}"
     return f"{found}, speed x{lm.speed_ratio:.3f}, pitch {lm.pitch_shift_semitones:+.2f} st"
 
 
@@ -221,7 +266,9 @@ def candidate(m: CatalogueMatch, upload_s: float, *, active: bool = True) -> Can
             f"strength {strength:.4f} below the report threshold {REPORT_MIN_STRENGTH} "
             f"({m.match.inliers} aligned anchors, 0.5 at {ANCHOR_MIDPOINT:g}; presence z "
             f"{'not checked' if m.match.presence_z is None else f'{m.match.presence_z:.1f}'}"
-            f", 0.5 at {PRESENCE_MIDPOINT:g})"
+            f", 0.5 at {PRESENCE_MIDPOINT:g}; coherence "
+            f"{'not checked' if m.match.coherence_z is None else f'{m.match.coherence_z:.1f}'}"
+            f", 0.5 at {COHERENCE_MIDPOINT:g})"
         )
     elif is_reupload(m, upload_s):
         outcome = KEPT_REUPLOAD
@@ -229,7 +276,8 @@ def candidate(m: CatalogueMatch, upload_s: float, *, active: bool = True) -> Can
     else:
         outcome = KEPT_REMIX
         reason = (
-            "found by the presence check under louder material: reported as a remix"
+            f"found by the {_carrier(m).split('_')[0]} check under louder material: "
+            "reported as a remix"
             if masked(m)
             else f"covers {cov:.0%} of the upload (< {MIN_COVERAGE:.0%}): reported as a remix"
         )

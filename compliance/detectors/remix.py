@@ -16,8 +16,9 @@ from compliance.domain import Evidence, EvidenceKind
 
 class RemixDetector:
     name = "remix"
-    version = "2"
-    """2: weak alignments and thin vote cells confirmed by the presence check."""
+    version = "3"
+    """2: weak alignments and thin vote cells confirmed by the presence check; 3: and by
+    the coherence check (the catalogue recording's waveform)."""
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         upload_s = ctx.clip.duration_s

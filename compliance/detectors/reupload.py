@@ -25,8 +25,9 @@ CHROMAPRINT_CANDIDATES = 3
 
 class ReuploadDetector:
     name = "reupload"
-    version = "2"
-    """2: strength is the stronger of the alignment and the presence check."""
+    version = "3"
+    """2: strength is the stronger of the alignment and the presence check; 3: a match
+    carried by the coherence check is a sample, not a re-upload."""
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         upload_s = ctx.clip.duration_s

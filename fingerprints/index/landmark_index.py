@@ -30,15 +30,18 @@ from fingerprints.landmarks import (
     encode_pitch,
 )
 
-FORMAT_VERSION = 4
-"""Version 4 adds the catalogue peaks of every track (for the presence check of
-:mod:`fingerprints.presence`); version 3 segments are still read, without peaks."""
-_READABLE_FORMATS = (3, 4)
+FORMAT_VERSION = 5
+"""Version 5 adds the STFT phase of every catalogue peak (for the coherence check of
+:mod:`fingerprints.coherence`); version 4 added the peaks (for the presence check of
+:mod:`fingerprints.presence`). Versions 3 and 4 are still read, without what they lack."""
+_READABLE_FORMATS = (3, 4, 5)
 _ARRAYS = ("tracks", "times", "pitches", "spans")
 """Posting columns saved per segment; the hash column is implied by the bucket table."""
 _PEAK_ARRAYS = ("peak_times", "peak_pitches", "peak_offsets")
 """Per-track peaks: frames (uint32), pitch codes (uint16), and the track boundaries
 (int64, shape (n_tracks + 1,))."""
+_PHASE_ARRAY = "peak_phases"
+"""Per-peak phase codes (uint8), parallel to ``peak_times``."""
 
 
 def _peak_columns(fps: Sequence[Triplets]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -51,6 +54,14 @@ def _peak_columns(fps: Sequence[Triplets]) -> tuple[np.ndarray, np.ndarray, np.n
     times = np.concatenate([np.asarray(fp.peaks.t, np.uint32) for fp in fps])
     pitches = np.concatenate([encode_pitch(fp.peaks.p) for fp in fps])
     return times, pitches, offsets
+
+
+def _phase_column(fps: Sequence[Triplets]) -> np.ndarray | None:
+    """The peaks' phase codes of every fingerprint, parallel to :func:`_peak_columns`,
+    or None if any has none."""
+    if _peak_columns(fps) is None or any(fp.peaks.phases is None for fp in fps):
+        return None
+    return np.concatenate([np.asarray(fp.peaks.phases, np.uint8) for fp in fps])
 
 
 _N_BUCKETS = 1 << HASH_BITS
@@ -108,6 +119,9 @@ class Segment:
     peaks : tuple of ndarray, optional
         ``(peak_times, peak_pitches, peak_offsets)``: every track's peaks, track ``n``'s
         at ``peak_offsets[n]:peak_offsets[n + 1]``; None for segments built without.
+    phases : ndarray of uint8, optional
+        The phase code of every peak, parallel to ``peak_times``; None for segments
+        built without (format 4 and older).
     """
 
     def __init__(
@@ -121,6 +135,7 @@ class Segment:
         durations_s: list[float],
         name: str,
         peaks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        phases: np.ndarray | None = None,
     ) -> None:
         self._hashes: np.ndarray | None = hashes
         self.tracks = tracks
@@ -132,6 +147,7 @@ class Segment:
         self.durations_s = durations_s
         self.name = name
         self.peaks = peaks
+        self.phases = phases if peaks is not None else None
 
     def track_peaks(self, local: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Peak frames and log-frequencies (semitones) of local track ``local``."""
@@ -140,6 +156,14 @@ class Segment:
         t, p, off = self.peaks
         a, b = int(off[local]), int(off[local + 1])
         return np.asarray(t[a:b]), decode_pitch(p[a:b])
+
+    def track_phases(self, local: int) -> np.ndarray | None:
+        """Phase codes of the peaks of local track ``local`` (parallel to
+        :meth:`track_peaks`), None when the segment has none."""
+        if self.phases is None:
+            return None
+        off = self.peaks[2]
+        return np.asarray(self.phases[int(off[local]) : int(off[local + 1])])
 
     @classmethod
     def build(cls, fingerprints: Mapping[str, Triplets], *, name: str | None = None) -> Segment:
@@ -170,6 +194,7 @@ class Segment:
             durations_s=[float(fingerprints[i].duration_s) for i in ids],
             name=name or f"seg-{uuid.uuid4().hex[:16]}",
             peaks=_peak_columns([fingerprints[i] for i in ids]),
+            phases=_phase_column([fingerprints[i] for i in ids]),
         )
 
     @classmethod
@@ -214,6 +239,13 @@ class Segment:
                        for c, b in zip(cols, bases, strict=True)]
                 ),
             )  # fmt: skip
+        phases = None
+        if peaks is not None and all(
+            seg.peaks is None or seg.phases is not None for seg in segments
+        ):  # a segment with peaks but no phases (format 4) leaves the merge without any
+            phases = np.concatenate(
+                [np.asarray(seg.phases, np.uint8) for seg in segments if seg.peaks is not None]
+            )
         return cls(
             hashes=hashes[order],
             tracks=tracks[order].astype(np.uint32 if wide else np.uint16),
@@ -224,6 +256,7 @@ class Segment:
             durations_s=[d for seg in segments for d in seg.durations_s],
             name=name or f"seg-{uuid.uuid4().hex[:16]}",
             peaks=peaks,
+            phases=phases,
         )
 
     def save(self, root: str | os.PathLike) -> Path:
@@ -231,6 +264,8 @@ class Segment:
         columns = {k: getattr(self, k) for k in (*_ARRAYS, "offsets")}
         if self.peaks is not None:
             columns.update(zip(_PEAK_ARRAYS, self.peaks, strict=True))
+        if self.phases is not None:
+            columns[_PHASE_ARRAY] = self.phases
         meta = {
             "format": FORMAT_VERSION,
             "signal": SIGNAL_NAME,
@@ -239,6 +274,7 @@ class Segment:
             "durations_s": self.durations_s,
             "n_hashes": self.n_postings,
             "peaks": self.peaks is not None,
+            "phases": self.phases is not None,
         }
         return write_segment_folder(root, self.name, columns, meta)
 
@@ -259,9 +295,12 @@ class Segment:
         peaks = None
         if meta.get("peaks"):
             peaks = tuple(np.load(path / f"{k}.npy", mmap_mode=mode) for k in _PEAK_ARRAYS)
+        phases = None
+        if meta.get("phases"):
+            phases = np.load(path / f"{_PHASE_ARRAY}.npy", mmap_mode=mode)
         seg = cls(
             None, arrays["tracks"], arrays["times"], arrays["pitches"], arrays["spans"],
-            list(meta["track_ids"]), list(meta["durations_s"]), path.name, peaks,
+            list(meta["track_ids"]), list(meta["durations_s"]), path.name, peaks, phases,
         )  # fmt: skip
         seg._offsets = arrays["offsets"]
         return seg
@@ -295,6 +334,7 @@ class Segment:
     def nbytes(self) -> int:
         """Bytes of the postings, the bucket table and the stored peaks."""
         peaks = sum(a.nbytes for a in self.peaks) if self.peaks is not None else 0
+        peaks += self.phases.nbytes if self.phases is not None else 0
         return int(sum(getattr(self, k).nbytes for k in _ARRAYS) + self.offsets.nbytes + peaks)
 
 
@@ -344,6 +384,12 @@ class LandmarkIndex:
         None when its segment was built without peaks."""
         k = int(np.searchsorted(self._bases, track, side="right")) - 1
         return self.segments[k].track_peaks(track - self._bases[k])
+
+    def track_phases(self, track: int) -> np.ndarray | None:
+        """Phase codes of the peaks of global track ``track``, parallel to
+        :meth:`track_peaks`; None when its segment was built without them."""
+        k = int(np.searchsorted(self._bases, track, side="right")) - 1
+        return self.segments[k].track_phases(track - self._bases[k])
 
     def nbytes(self) -> int:
         return sum(s.nbytes() for s in self.segments)
@@ -548,6 +594,10 @@ class BruteForceIndex:
     def track_peaks(self, track: int) -> tuple[np.ndarray, np.ndarray] | None:
         pk = self._fps[track].peaks
         return None if pk is None else (pk.t, decode_pitch(encode_pitch(pk.p)))
+
+    def track_phases(self, track: int) -> np.ndarray | None:
+        pk = self._fps[track].peaks
+        return None if pk is None else pk.phases
 
     def lookup_in_range(
         self,
