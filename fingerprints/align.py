@@ -503,7 +503,7 @@ def _presence_stage(
     reach = round(REGION_S / FRAME_S)
     best: dict[int, tuple[presence.Presence, Cell]] = {}
     coherent: dict[int, coherence.Coherence] = {}
-    phases = None  # the upload's STFT phases, once a cell needs them
+    spectrum = None  # the upload's STFT, once a cell needs it
     for cell in cells:
         peaks = index.track_peaks(cell.track)
         if peaks is None:
@@ -522,10 +522,10 @@ def _presence_stage(
         codes = index.track_phases(cell.track) if _coherent_cell(cell) else None
         if codes is None:
             continue
-        if phases is None:
-            phases = coherence.upload_phases(samples)
+        if spectrum is None:
+            spectrum = coherence.UploadSpectrum(samples)
         co = coherence.verify(
-            phases, peaks[0], coherence.peak_bins(peaks[1]), codes, region=(r0, r1),
+            spectrum, peaks[0], coherence.peak_bins(peaks[1]), codes, region=(r0, r1),
             # the cell's offset at its hits, at time scale 1
             offset_frames=cell.offset_frames + (cell.scale - 1.0) * cell.query_frame,
         )  # fmt: skip

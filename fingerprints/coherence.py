@@ -21,11 +21,12 @@ the original speed are checked (a resampled speed change would need the catalogu
 audio resampled too).
 
 The catalogue side is one byte per stored peak (:func:`peak_phases`, computed at
-ingest); the upload side is the phase of every STFT bin (:func:`upload_phases`).
+ingest); the upload side is its STFT where the candidates reach (:class:`UploadSpectrum`).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,30 +144,58 @@ def peak_phases(samples: np.ndarray, times: np.ndarray, pitches: np.ndarray) -> 
     return _encode(_dft_at(x, _WINDOW, _COS, _SIN, t, k))
 
 
-def upload_phases(samples: np.ndarray) -> np.ndarray:
-    """STFT phase of every frame and bin of an upload (the upload side of the check).
+class UploadSpectrum:
+    """The upload side of the check: its STFT (frames as
+    :func:`fingerprints.landmarks.log_spectrogram`), computed in blocks of frames when a
+    check first reads them and kept for the next, so that an upload pays for the parts
+    its candidates reach (a 30 s region around each) and no angle is ever computed.
 
     Parameters
     ----------
     samples : ndarray, shape (n,)
         Mono audio at :data:`SAMPLE_RATE` Hz.
-
-    Returns
-    -------
-    ndarray of uint8, shape (n_frames, N_FFT // 2 + 1)
-        Phase codes, frames as :func:`fingerprints.landmarks.log_spectrogram` (one byte
-        per bin: 22 kB per second of audio).
     """
-    x = np.asarray(samples, np.float32)
-    if x.shape[0] < N_FFT:
-        x = np.pad(x, (0, N_FFT - x.shape[0]))
-    n_frames = 1 + (x.shape[0] - N_FFT) // HOP
-    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:n_frames]
-    out = np.empty((n_frames, N_FFT // 2 + 1), np.uint8)
-    for s in range(0, n_frames, 256):
-        spec = sp_fft.rfft(frames[s : s + 256] * _WINDOW, axis=1)
-        out[s : s + 256] = _encode(np.angle(spec))
-    return out
+
+    BLOCK = 512
+    """Frames transformed at a time (2.1 MB of complex64 unit phasors each)."""
+
+    def __init__(self, samples: np.ndarray) -> None:
+        x = np.asarray(samples, np.float32)
+        if x.shape[0] < N_FFT:
+            x = np.pad(x, (0, N_FFT - x.shape[0]))
+        self.n_frames = 1 + (x.shape[0] - N_FFT) // HOP
+        self._frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP]
+        self._blocks: dict[int, np.ndarray] = {}
+
+    def _block(self, b: int) -> np.ndarray:
+        got = self._blocks.get(b)
+        if got is None:
+            rows = self._frames[b * self.BLOCK : min((b + 1) * self.BLOCK, self.n_frames)]
+            spec = sp_fft.rfft(rows * _WINDOW, axis=1)
+            mag = np.abs(spec)
+            got = np.divide(spec, mag, out=np.zeros_like(spec), where=mag > 0)
+            got = got.astype(np.complex64)  # unit phasors
+            self._blocks[b] = got
+        return got
+
+    def phasors(self, frames: np.ndarray, bins: np.ndarray) -> np.ndarray:
+        """Unit phasors of the STFT at ``(frames[i], bins[i])``, ``frames`` sorted.
+
+        Returns
+        -------
+        ndarray of complex64, shape (p,)
+            ``X / |X|`` (0 where the spectrum is 0).
+        """
+        out = np.empty(frames.shape[0], np.complex64)
+        if frames.size == 0:
+            return out
+        # frames are sorted: each block's are one slice
+        first, last = int(frames[0]) // self.BLOCK, int(frames[-1]) // self.BLOCK
+        cuts = np.searchsorted(frames, np.arange(first, last + 2) * self.BLOCK)
+        for b, (i, j) in enumerate(itertools.pairwise(cuts), start=first):
+            if j > i:
+                out[i:j] = self._block(b)[frames[i:j] - b * self.BLOCK, bins[i:j]]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +226,9 @@ def _best_delay(d: np.ndarray, bins: np.ndarray, *, oversample: int = 4) -> tupl
     """The common delay (samples) that best aligns the phase differences ``d`` (unit
     phasors at STFT ``bins``) and the sign of their sum there: the peak of their
     GCC-PHAT within +-:data:`MAX_DELAY`."""
-    z = np.zeros(N_FFT // 2 + 1, np.complex128)
-    np.add.at(z, bins, d)
+    z = np.bincount(bins, weights=d.real, minlength=N_FFT // 2 + 1) + 1j * np.bincount(
+        bins, weights=d.imag, minlength=N_FFT // 2 + 1
+    )
     n = N_FFT * oversample
     padded = np.zeros(n // 2 + 1, np.complex128)
     padded[: N_FFT // 2 + 1] = np.conj(z)
@@ -211,7 +241,7 @@ def _best_delay(d: np.ndarray, bins: np.ndarray, *, oversample: int = 4) -> tupl
 
 
 def verify(
-    phases: np.ndarray,
+    spectrum: UploadSpectrum,
     peak_times: np.ndarray,
     peak_bins_: np.ndarray,
     peak_codes: np.ndarray,
@@ -226,8 +256,8 @@ def verify(
 
     Parameters
     ----------
-    phases : ndarray of uint8, shape (n_frames, N_FFT // 2 + 1)
-        :func:`upload_phases` of the upload.
+    spectrum : UploadSpectrum
+        The upload's.
     peak_times : ndarray of int, shape (p,)
         The catalogue track's peak frames, sorted.
     peak_bins_ : ndarray of int, shape (p,)
@@ -247,7 +277,7 @@ def verify(
     Coherence or None
         None when no window holds :data:`MIN_PEAKS` catalogue peaks.
     """
-    n_q = phases.shape[0]
+    n_q = spectrum.n_frames
     q_lo, q_hi = (0, n_q) if region is None else (max(0, region[0]), min(n_q, region[1]))
     t_all = np.asarray(peak_times, np.int64)
     width = round(window_s / FRAME_S)
@@ -260,8 +290,7 @@ def verify(
             continue
         tq = t_all[lo:hi] - off
         k = np.asarray(peak_bins_[lo:hi], np.int64)
-        codes = phases[tq, k].astype(np.int16) - np.asarray(peak_codes[lo:hi], np.int16)
-        d = _UNIT[codes % PHASE_LEVELS].astype(np.complex128)
+        d = spectrum.phasors(tq, k) * np.conj(_UNIT[np.asarray(peak_codes[lo:hi])])
         delay, sign = _best_delay(d, k)
         c = sign * np.real(d * np.exp(-1j * _TWO_PI * k * delay / N_FFT))
         csum = np.concatenate([[0.0], np.cumsum(c)])

@@ -79,15 +79,15 @@ def test_peak_phases_are_the_stft_phase_at_the_peaks():
         C.peak_phases(x, np.array([10_000]), np.array([1.0]))
 
 
-def test_upload_phases_match_the_landmark_frames():
-    x = np.random.default_rng(4).standard_normal(SR * 2).astype(np.float32)
-    codes = C.upload_phases(x)
-    assert codes.shape == L.log_spectrogram(x).shape and codes.dtype == np.uint8
+def test_the_upload_spectrum_is_the_landmark_frames_stft():
+    x = np.random.default_rng(4).standard_normal(SR * 30).astype(np.float32)
+    spectrum = C.UploadSpectrum(x)
+    assert spectrum.n_frames == L.log_spectrogram(x).shape[0]
     frames = np.lib.stride_tricks.sliding_window_view(x, L.N_FFT)[:: L.HOP]
-    want = np.angle(sp_fft.rfft(frames[7] * np.hanning(L.N_FFT)))
-    got = codes[7].astype(float) * 2 * np.pi / C.PHASE_LEVELS
-    diff = (got - want + np.pi) % (2 * np.pi) - np.pi
-    assert np.abs(diff).max() <= np.pi / C.PHASE_LEVELS + 1e-4
+    t = np.array([7, 7, 300, C.UploadSpectrum.BLOCK + 3, spectrum.n_frames - 1])  # sorted
+    k = np.array([20, 400, 3, 100, 512])
+    want = sp_fft.rfft(frames[t] * np.hanning(L.N_FFT), axis=1)[np.arange(t.size), k]
+    np.testing.assert_allclose(spectrum.phasors(t, k), want / np.abs(want), atol=1e-4)
 
 
 @pytest.mark.parametrize("delay", [0.0, 37.4, -101.7])
@@ -95,7 +95,7 @@ def test_a_sample_under_a_bed_is_coherent_at_its_alignment_only(tracks, delay):
     song, bed, _ = tracks
     t, k, codes = _stored_peaks(song)
     upload = _sample_under(song, bed, rel_db=-12.0, delay=delay)
-    phases = C.upload_phases(upload)
+    phases = C.UploadSpectrum(upload)
     truth = (12.0 - 10.0) * SR - delay  # catalogue sample minus upload sample
     right = C.verify(phases, t, k, codes, offset_frames=truth / L.HOP + 2.0)  # 2 frames off
     wrong = C.verify(phases, t, k, codes, offset_frames=truth / L.HOP + 300.0)
@@ -111,7 +111,7 @@ def test_gain_equalisation_and_polarity_keep_the_waveform(tracks):
     t, k, codes = _stored_peaks(song)
     treated = -sosfilt(butter(2, 1500, "lowpass", fs=SR, output="sos"), song).astype(np.float32)
     upload = _sample_under(treated, bed, rel_db=-9.0, delay=12.3)
-    got = C.verify(C.upload_phases(upload), t, k, codes, offset_frames=2.0 / L.FRAME_S)
+    got = C.verify(C.UploadSpectrum(upload), t, k, codes, offset_frames=2.0 / L.FRAME_S)
     assert got is not None and got.z > 10.0
 
 
@@ -119,14 +119,14 @@ def test_unrelated_music_is_not_coherent(tracks):
     song, bed, other = tracks
     t, k, codes = _stored_peaks(song)
     for upload in (bed, other):
-        phases = C.upload_phases(upload)
+        phases = C.UploadSpectrum(upload)
         for off in (-200.0, 0.0, 150.0, 600.0):
             got = C.verify(phases, t, k, codes, offset_frames=off)
             assert got is None or got.z < 6.0
 
 
 def test_a_region_and_too_few_peaks():
-    phases = np.zeros((300, L.N_FFT // 2 + 1), np.uint8)
+    phases = C.UploadSpectrum(np.zeros(299 * L.HOP + L.N_FFT, np.float32))
     t, k = np.array([3, 9]), np.array([40, 41])
     assert C.verify(phases, t, k, np.zeros(2, np.uint8), offset_frames=0.0) is None
     t = np.arange(0, 600, 2)

@@ -59,9 +59,10 @@ def _peak_columns(fps: Sequence[Triplets]) -> tuple[np.ndarray, np.ndarray, np.n
 def _phase_column(fps: Sequence[Triplets]) -> np.ndarray | None:
     """The peaks' phase codes of every fingerprint, parallel to :func:`_peak_columns`,
     or None if any has none."""
-    if _peak_columns(fps) is None or any(fp.peaks.phases is None for fp in fps):
+    peaks = [getattr(fp, "peaks", None) for fp in fps]
+    if not fps or any(pk is None or getattr(pk, "phases", None) is None for pk in peaks):
         return None
-    return np.concatenate([np.asarray(fp.peaks.phases, np.uint8) for fp in fps])
+    return np.concatenate([np.asarray(pk.phases, np.uint8) for pk in peaks])
 
 
 _N_BUCKETS = 1 << HASH_BITS
