@@ -136,18 +136,27 @@ def test_a_region_and_too_few_peaks():
     assert got.query_end_s <= 200 * L.FRAME_S + 1e-9
 
 
-def test_the_index_keeps_phases_and_a_merge_with_an_older_segment_drops_them(tmp_path):
+def test_the_index_keeps_phases_and_a_merge_with_an_older_segment_keeps_the_newer(tmp_path):
     a = {"a": L.fingerprint(synth_piece(1, 6.0, sample_rate=SR))}
     b = {"b": L.fingerprint(synth_piece(2, 6.0, sample_rate=SR))}
+    c = {"c": L.fingerprint(synth_piece(3, 6.0, sample_rate=SR))}
     Segment.build(a, name="seg-a").save(tmp_path)
     index = LandmarkIndex.open(tmp_path, ["seg-a"])
     np.testing.assert_array_equal(index.track_phases(0), a["a"].peaks.phases)
     assert index.track_phases(0).size == index.track_peaks(0)[0].size
     merged = Segment.merge([Segment.build(a), Segment.build(b)])
     np.testing.assert_array_equal(merged.track_phases(1), b["b"].peaks.phases)
+    assert merged.phase_tracks is None
     old = Segment.build(b)
     old.phases = None  # as a format-4 segment loads
-    assert Segment.merge([Segment.build(a), old]).track_phases(0) is None
+    mixed = Segment.merge([Segment.build(a), old, Segment.build(c)], name="seg-m")
+    mixed.save(tmp_path)
+    # the older track has none; the others keep theirs, through a save and a later merge
+    for seg in (mixed, Segment.load(tmp_path / "seg-m"), Segment.merge([mixed])):
+        np.testing.assert_array_equal(seg.track_phases(0), a["a"].peaks.phases)
+        assert seg.track_phases(1) is None
+        np.testing.assert_array_equal(seg.track_phases(2), c["c"].peaks.phases)
+        np.testing.assert_array_equal(seg.track_peaks(2)[0], c["c"].peaks.t)
 
 
 def test_search_finds_a_quiet_sample_by_its_waveform(tracks, tmp_path):

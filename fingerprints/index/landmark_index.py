@@ -42,6 +42,9 @@ _PEAK_ARRAYS = ("peak_times", "peak_pitches", "peak_offsets")
 (int64, shape (n_tracks + 1,))."""
 _PHASE_ARRAY = "peak_phases"
 """Per-peak phase codes (uint8), parallel to ``peak_times``."""
+_PHASE_TRACKS = "phase_tracks"
+"""Which tracks have phases (uint8 per track), saved only when some have none: a merge
+of a segment of format 5 with an older one keeps the newer tracks' phases."""
 
 
 def _peak_columns(fps: Sequence[Triplets]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -123,6 +126,9 @@ class Segment:
     phases : ndarray of uint8, optional
         The phase code of every peak, parallel to ``peak_times``; None for segments
         built without (format 4 and older).
+    phase_tracks : ndarray of bool, shape (n_tracks,), optional
+        Which tracks' phases are real, when not all are (a merge with an older segment:
+        the others hold zeros); None when every track with peaks has phases.
     """
 
     def __init__(
@@ -137,6 +143,7 @@ class Segment:
         name: str,
         peaks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         phases: np.ndarray | None = None,
+        phase_tracks: np.ndarray | None = None,
     ) -> None:
         self._hashes: np.ndarray | None = hashes
         self.tracks = tracks
@@ -149,6 +156,7 @@ class Segment:
         self.name = name
         self.peaks = peaks
         self.phases = phases if peaks is not None else None
+        self.phase_tracks = phase_tracks if self.phases is not None else None
 
     def track_peaks(self, local: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Peak frames and log-frequencies (semitones) of local track ``local``."""
@@ -161,7 +169,7 @@ class Segment:
     def track_phases(self, local: int) -> np.ndarray | None:
         """Phase codes of the peaks of local track ``local`` (parallel to
         :meth:`track_peaks`), None when the segment has none."""
-        if self.phases is None:
+        if self.phases is None or (self.phase_tracks is not None and not self.phase_tracks[local]):
             return None
         off = self.peaks[2]
         return np.asarray(self.phases[int(off[local]) : int(off[local + 1])])
@@ -240,13 +248,24 @@ class Segment:
                        for c, b in zip(cols, bases, strict=True)]
                 ),
             )  # fmt: skip
-        phases = None
-        if peaks is not None and all(
-            seg.peaks is None or seg.phases is not None for seg in segments
-        ):  # a segment with peaks but no phases (format 4) leaves the merge without any
-            phases = np.concatenate(
-                [np.asarray(seg.phases, np.uint8) for seg in segments if seg.peaks is not None]
-            )
+        phases = phase_tracks = None
+        if peaks is not None and any(seg.phases is not None for seg in segments):
+            # tracks of older segments (no phases) get zeros and are marked as without
+            codes, real = [], []
+            for seg in segments:
+                n_peaks = int(seg.peaks[2][-1]) if seg.peaks is not None else 0
+                if seg.phases is None:
+                    codes.append(np.zeros(n_peaks, np.uint8))
+                    real.append(np.zeros(len(seg.track_ids), bool))
+                else:
+                    codes.append(np.asarray(seg.phases, np.uint8))
+                    real.append(
+                        np.ones(len(seg.track_ids), bool)
+                        if seg.phase_tracks is None
+                        else np.asarray(seg.phase_tracks, bool)
+                    )
+            phases, mask = np.concatenate(codes), np.concatenate(real)
+            phase_tracks = None if mask.all() else mask
         return cls(
             hashes=hashes[order],
             tracks=tracks[order].astype(np.uint32 if wide else np.uint16),
@@ -258,6 +277,7 @@ class Segment:
             name=name or f"seg-{uuid.uuid4().hex[:16]}",
             peaks=peaks,
             phases=phases,
+            phase_tracks=phase_tracks,
         )
 
     def save(self, root: str | os.PathLike) -> Path:
@@ -267,6 +287,8 @@ class Segment:
             columns.update(zip(_PEAK_ARRAYS, self.peaks, strict=True))
         if self.phases is not None:
             columns[_PHASE_ARRAY] = self.phases
+        if self.phase_tracks is not None:
+            columns[_PHASE_TRACKS] = np.asarray(self.phase_tracks, np.uint8)
         meta = {
             "format": FORMAT_VERSION,
             "signal": SIGNAL_NAME,
@@ -276,6 +298,7 @@ class Segment:
             "n_hashes": self.n_postings,
             "peaks": self.peaks is not None,
             "phases": self.phases is not None,
+            "phase_tracks": self.phase_tracks is not None,
         }
         return write_segment_folder(root, self.name, columns, meta)
 
@@ -296,12 +319,15 @@ class Segment:
         peaks = None
         if meta.get("peaks"):
             peaks = tuple(np.load(path / f"{k}.npy", mmap_mode=mode) for k in _PEAK_ARRAYS)
-        phases = None
+        phases = phase_tracks = None
         if meta.get("phases"):
             phases = np.load(path / f"{_PHASE_ARRAY}.npy", mmap_mode=mode)
+        if meta.get("phase_tracks"):
+            phase_tracks = np.load(path / f"{_PHASE_TRACKS}.npy").astype(bool)
         seg = cls(
             None, arrays["tracks"], arrays["times"], arrays["pitches"], arrays["spans"],
             list(meta["track_ids"]), list(meta["durations_s"]), path.name, peaks, phases,
+            phase_tracks,
         )  # fmt: skip
         seg._offsets = arrays["offsets"]
         return seg
