@@ -103,6 +103,17 @@ class App:
             max_bytes=self.settings.max_file_bytes, batch_size=batch_size,
         )  # fmt: skip
 
+    def backfill_phases(self):
+        """Landmark segments rebuilt with the coherence check's phases (see
+        :func:`compliance.pipeline.ingest.backfill_phases`)."""
+        from compliance.pipeline.ingest import backfill_phases
+
+        return backfill_phases(
+            self.store, index_dir=self.settings.index_dir,
+            max_duration_s=self.settings.max_duration_s,
+            max_bytes=self.settings.max_file_bytes,
+        )  # fmt: skip
+
     def catalogue(self):
         """The read view of the catalogue index, reflecting the latest ingest.
 

@@ -113,14 +113,20 @@ def catalogue_add(paths: tuple[Path, ...], manifest: Path | None, batch_size: in
 @catalogue.command("reindex")
 @click.option("--batch-size", default=64, show_default=True, help="Tracks per index segment.")
 def catalogue_reindex(batch_size: int) -> None:
-    """Build the cover index for catalogue tracks that have none (ingested before the
-    cover detector), from their source files; reports the files it could not read."""
+    """Build what older catalogues lack, from the tracks' source files: the cover index
+    (tracks ingested before the cover detector) and the peak phases of the coherence
+    check (landmark segments built before index format 5); reports the files it could
+    not read."""
     app = _app()
     report = app.backfill_covers(batch_size=batch_size)
-    for path, code, msg in report.failed:
+    phases = app.backfill_phases()
+    for path, code, msg in report.failed + phases.failed:
         _err(f"failed  {path}: [{code}] {msg}")
-    _err(f"catalogue reindex: {len(report.added)} indexed for covers, {len(report.failed)} failed")
-    sys.exit(1 if report.failed else 0)
+    _err(
+        f"catalogue reindex: {len(report.added)} indexed for covers, {len(report.failed)} "
+        f"failed; {len(phases.added)} re-fingerprinted with phases, {len(phases.failed)} failed"
+    )
+    sys.exit(1 if report.failed or phases.failed else 0)
 
 
 @catalogue.command("list")

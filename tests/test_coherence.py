@@ -177,3 +177,54 @@ def test_search_finds_a_quiet_sample_by_its_waveform(tracks, tmp_path):
     # without the phases (an index of format 4) the check does not run
     cm_old = CatalogueMatch("song", 36.0, dataclasses.replace(best, coherence_z=None))
     assert match_strength(cm_old) < match_strength(cm)
+
+
+def test_reindex_gives_an_older_catalogue_its_phases(tmp_path):
+    from click.testing import CliRunner
+
+    from compliance.app import App
+    from compliance.cli import main
+    from compliance.settings import Settings
+    from fingerprints.audio import write_wav
+
+    env = {"COMPLIANCE_HOME": str(tmp_path / "home")}
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    for k in range(2):
+        write_wav(cat / f"work-{k}.wav", synth_piece(60 + k, 12.0, sample_rate=SR), SR)
+    run = CliRunner()
+    assert run.invoke(main, ["catalogue", "add", "--quiet", str(cat)], env=env).exit_code == 0
+    app = App(Settings.from_env(env))
+    index_dir = app.settings.index_dir
+    (live,) = app.store.list_segments(L.SIGNAL_NAME, L.SIGNAL_VERSION)
+    new = Segment.load(index_dir / live.name, mmap=False)
+    want = {i: new.track_phases(n) for n, i in enumerate(new.track_ids)}
+    # as the catalogue was before index format 5: the same segment without phases
+    import shutil
+
+    from compliance.storage import SegmentIn
+
+    new.phases, new.name = None, "seg-old"
+    new.save(index_dir)
+    app.store.replace_segments(
+        [live.name],
+        SegmentIn("seg-old", L.SIGNAL_NAME, L.SIGNAL_VERSION, new.track_ids, new.n_postings),
+    )
+    shutil.rmtree(index_dir / live.name)
+    assert app.catalogue().index.track_phases(0) is None
+
+    (cat / "work-1.wav").rename(tmp_path / "moved.wav")  # a source gone: nothing changes
+    r = run.invoke(main, ["catalogue", "reindex"], env=env)
+    assert r.exit_code == 1 and "0 re-fingerprinted with phases, 1 failed" in r.output
+    assert [s.name for s in app.store.list_segments(L.SIGNAL_NAME, L.SIGNAL_VERSION)] == ["seg-old"]
+    (tmp_path / "moved.wav").rename(cat / "work-1.wav")
+    r = run.invoke(main, ["catalogue", "reindex"], env=env)
+    assert r.exit_code == 0 and "2 re-fingerprinted with phases, 0 failed" in r.output
+    (rebuilt,) = app.store.list_segments(L.SIGNAL_NAME, L.SIGNAL_VERSION)
+    assert rebuilt.name != "seg-old" and not (index_dir / "seg-old").exists()
+    index = app.catalogue().index
+    for n, track_id in enumerate(index.track_ids):
+        np.testing.assert_array_equal(index.track_phases(n), want[track_id])
+    again = run.invoke(main, ["catalogue", "reindex"], env=env)
+    assert "0 re-fingerprinted with phases, 0 failed" in again.output  # nothing twice
+    app.store.close()

@@ -343,3 +343,61 @@ def backfill_covers(
             flush()
     flush()
     return report
+
+
+def backfill_phases(
+    store,
+    *,
+    index_dir: Path,
+    max_duration_s: float,
+    max_bytes: int,
+) -> IngestReport:
+    """Rebuild the landmark segments that lack the coherence check's peak phases (built
+    before index format 5, or merged with such a segment) from their tracks' stored
+    source files, content-hash checked.
+
+    A segment is rebuilt whole (the same triplets and peaks, now with phases) and swapped
+    for the old one in one transaction, only when every one of its tracks could be read
+    again; otherwise it stays as it is and its unreadable tracks are reported in
+    ``failed``. ``added`` lists the tracks of the rebuilt segments.
+    """
+    from compliance.storage import SegmentIn
+    from fingerprints.index.landmark_index import Segment
+
+    report = IngestReport()
+    for live in store.list_segments(landmarks.SIGNAL_NAME, landmarks.SIGNAL_VERSION):
+        old = Segment.load(Path(index_dir) / live.name)
+        if old.phases is not None and old.phase_tracks is None:
+            continue  # every track has its phases
+        fps, failed = {}, []
+        for track_id in old.track_ids:
+            track = store.get_track(track_id)
+            path = Path(track.source_path or "") if track is not None else Path("")
+            try:
+                _check_readable(path)
+                if track is None or content_hash(path) != track.content_hash:
+                    raise CatalogueError(
+                        f"{track_id}: {path} is no longer the audio that was ingested",
+                        code="catalogue_source_changed",
+                    )
+                clip = _decode_catalogue_audio(path, max_duration_s, max_bytes)
+                fps[track_id] = landmarks.fingerprint(clip.samples)
+            except CodedError as exc:
+                failed.append((str(path) if str(path) != "." else track_id, *error_parts(exc)))
+        if failed:
+            report.failed.extend(failed)
+            continue
+        seg = Segment.build(fps)
+        seg.save(index_dir)
+        try:
+            store.replace_segments(
+                [live.name],
+                SegmentIn(seg.name, landmarks.SIGNAL_NAME, landmarks.SIGNAL_VERSION,
+                          seg.track_ids, seg.n_postings),
+            )  # fmt: skip
+        except BaseException:
+            shutil.rmtree(Path(index_dir) / seg.name, ignore_errors=True)
+            raise
+        shutil.rmtree(Path(index_dir) / live.name, ignore_errors=True)
+        report.added.extend(old.track_ids)
+    return report
