@@ -34,6 +34,7 @@ from scipy import fft as sp_fft
 
 from fingerprints.jit import on_first_use
 from fingerprints.landmarks import F_REF_HZ, FRAME_S, HOP, N_FFT, SAMPLE_RATE
+from fingerprints.presence import best_run
 
 PHASE_LEVELS = 256
 """Phases are stored as uint8 codes: ``code * 2 pi / 256`` radians (error under 0.013)."""
@@ -320,14 +321,7 @@ def _extent(
     step = round(1.0 / FRAME_S)
     edges = np.arange(q_lo, q_hi + step, step)
     idx = np.searchsorted(tq, edges)
-    gain = np.diff(csum[idx]) - EXTENT_DRIFT * np.diff(idx)
-    best, run, start, lo, hi = 0.0, 0.0, 0, 0, 0
-    for j, g in enumerate(gain):
-        if run <= 0.0:
-            run, start = 0.0, j
-        run += float(g)
-        if run > best:
-            best, lo, hi = run, start, j + 1
+    best, lo, hi = best_run(np.diff(csum[idx]) - EXTENT_DRIFT * np.diff(idx))
     a, b = int(edges[lo]), min(int(edges[min(hi, edges.size - 1)]), q_hi)
     if best <= 0.0 or b <= window[0] or a >= window[1]:
         return window[0], min(window[1], q_hi)

@@ -203,7 +203,16 @@ def _extent(
     step = round(1.0 / FRAME_S)
     edges = np.arange(0, n_q + step, step)
     idx = np.searchsorted(tc, offset + scale * edges)
-    gain = np.diff(csum[idx]) - drift * np.diff(ccount[idx])
+    best, lo, hi = best_run(np.diff(csum[idx]) - drift * np.diff(ccount[idx]))
+    a, b = int(edges[lo]), int(edges[min(hi, edges.size - 1)])
+    if best <= 0.0 or b <= window[0] or a >= window[1]:
+        return window
+    return min(a, window[0]), max(b, window[1])
+
+
+def best_run(gain: np.ndarray) -> tuple[float, int, int]:
+    """The contiguous run of ``gain`` with the largest sum (Kadane's maximum subarray):
+    ``(sum, start, stop)``, ``(0.0, 0, 0)`` when no run sums above zero."""
     best, run, start, lo, hi = 0.0, 0.0, 0, 0, 0
     for k, g in enumerate(gain):
         if run <= 0.0:
@@ -211,7 +220,4 @@ def _extent(
         run += float(g)
         if run > best:
             best, lo, hi = run, start, k + 1
-    a, b = int(edges[lo]), int(edges[min(hi, edges.size - 1)])
-    if best <= 0.0 or b <= window[0] or a >= window[1]:
-        return window
-    return min(a, window[0]), max(b, window[1])
+    return best, lo, hi
