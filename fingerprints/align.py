@@ -20,6 +20,7 @@ from fingerprints.landmarks import (
     FRAME_S,
     Triplets,
     log_spectrogram,
+    peak_bins,
     query_triplets,
 )
 
@@ -525,7 +526,7 @@ def _presence_stage(
         if spectrum is None:
             spectrum = coherence.UploadSpectrum(samples)
         co = coherence.verify(
-            spectrum, peaks[0], coherence.peak_bins(peaks[1]), codes, region=(r0, r1),
+            spectrum, peaks[0], peak_bins(peaks[1]), codes, region=(r0, r1),
             # the cell's offset at its hits, at time scale 1
             offset_frames=cell.offset_frames + (cell.scale - 1.0) * cell.query_frame,
         )  # fmt: skip

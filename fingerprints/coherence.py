@@ -33,7 +33,7 @@ import numpy as np
 from scipy import fft as sp_fft
 
 from fingerprints.jit import on_first_use
-from fingerprints.landmarks import F_REF_HZ, FRAME_S, HOP, N_FFT, SAMPLE_RATE
+from fingerprints.landmarks import _WINDOW, FRAME_S, HOP, N_FFT, peak_bins, stft_frames
 from fingerprints.presence import best_run
 
 PHASE_LEVELS = 256
@@ -55,24 +55,9 @@ MAX_SCALE_ERROR = 0.03
 bins are 2 % wide and every hit votes in three of them)."""
 MAX_PITCH_SHIFT = 0.5
 """Cells whose pitch shift is within this many semitones of 0 are checked."""
-_HZ_PER_BIN = SAMPLE_RATE / N_FFT
-_WINDOW = np.hanning(N_FFT).astype(np.float32)
 _TWO_PI = 2.0 * np.pi
 _UNIT = np.exp(1j * _TWO_PI * np.arange(PHASE_LEVELS) / PHASE_LEVELS).astype(np.complex64)
 """Unit phasor of every phase code."""
-
-
-def peak_bins(pitches: np.ndarray) -> np.ndarray:
-    """STFT bin of each peak log-frequency (semitones above ``F_REF_HZ``), as the
-    presence check maps them.
-
-    Returns
-    -------
-    ndarray of int64, shape (n,)
-        Bins of an ``N_FFT``-point spectrum at :data:`SAMPLE_RATE` Hz.
-    """
-    freq = F_REF_HZ * 2.0 ** (np.asarray(pitches, np.float64) / 12.0)
-    return np.rint(freq / _HZ_PER_BIN).astype(np.int64)
 
 
 def _encode(angle: np.ndarray) -> np.ndarray:
@@ -83,7 +68,7 @@ def _encode(angle: np.ndarray) -> np.ndarray:
 
 
 def _dft_at_py(
-    x: np.ndarray,
+    frames_view: np.ndarray,
     window: np.ndarray,
     cos_table: np.ndarray,
     sin_table: np.ndarray,
@@ -91,19 +76,19 @@ def _dft_at_py(
     bins: np.ndarray,
 ) -> np.ndarray:
     """Angle of the windowed DFT of frame ``frames[i]`` at bin ``bins[i]``, radians: the
-    phase of ``rfft(x[f * HOP : f * HOP + N_FFT] * window)[k]``, one bin at a time from
+    phase of ``rfft(frames_view[f] * window)[k]``, one bin at a time from
     the tables of ``cos`` and ``sin`` of ``2 pi j / N_FFT`` (compiled by numba on first
     use)."""
     n = window.shape[0]
     out = np.empty(frames.shape[0], np.float64)
     for i in range(frames.shape[0]):
-        start = frames[i] * HOP
+        row = frames_view[frames[i]]
         k = bins[i]
         re = np.float32(0.0)
         im = np.float32(0.0)
         j = 0
         for m in range(n):
-            v = x[start + m] * window[m]
+            v = row[m] * window[m]
             re += v * cos_table[j]
             im -= v * sin_table[j]
             j += k
@@ -135,14 +120,12 @@ def peak_phases(samples: np.ndarray, times: np.ndarray, pitches: np.ndarray) -> 
     ndarray of uint8, shape (p,)
         Phase codes (:data:`PHASE_LEVELS` per turn).
     """
-    x = np.asarray(samples, np.float32)
-    if x.shape[0] < N_FFT:
-        x = np.pad(x, (0, N_FFT - x.shape[0]))
+    frames = stft_frames(samples)
     t = np.asarray(times, np.int64)
-    if t.size and int(t.max()) * HOP + N_FFT > x.shape[0]:
+    if t.size and int(t.max()) >= frames.shape[0]:
         raise ValueError("a peak frame lies beyond the clip")
     k = np.clip(peak_bins(pitches), 0, N_FFT // 2)
-    return _encode(_dft_at(x, _WINDOW, _COS, _SIN, t, k))
+    return _encode(_dft_at(frames, _WINDOW, _COS, _SIN, t, k))
 
 
 class UploadSpectrum:
@@ -161,17 +144,14 @@ class UploadSpectrum:
     """Frames transformed at a time (2.1 MB of complex64 each)."""
 
     def __init__(self, samples: np.ndarray) -> None:
-        x = np.asarray(samples, np.float32)
-        if x.shape[0] < N_FFT:
-            x = np.pad(x, (0, N_FFT - x.shape[0]))
-        self.n_frames = 1 + (x.shape[0] - N_FFT) // HOP
-        self._frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP]
+        self._frames = stft_frames(samples)
+        self.n_frames = self._frames.shape[0]
         self._blocks: dict[int, np.ndarray] = {}
 
     def _block(self, b: int) -> np.ndarray:
         got = self._blocks.get(b)
         if got is None:
-            rows = self._frames[b * self.BLOCK : min((b + 1) * self.BLOCK, self.n_frames)]
+            rows = self._frames[b * self.BLOCK : (b + 1) * self.BLOCK]
             got = sp_fft.rfft(rows * _WINDOW, axis=1)  # complex64 from float32 frames
             self._blocks[b] = got
         return got

@@ -66,9 +66,44 @@ def _rfft(x: np.ndarray) -> np.ndarray:
 
 
 _WINDOW = np.hanning(N_FFT).astype(np.float32)
+"""The analysis window of every STFT of this module (and of :mod:`fingerprints.coherence`)."""
 _SCALE = np.float32(2.0) / _WINDOW.sum()
 _CHUNK_FRAMES = 128
 """Frames transformed at a time: the frames, their spectrum and the output stay in cache."""
+
+
+def stft_frames(samples: np.ndarray) -> np.ndarray:
+    """The analysis frames of a clip, before the window.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,)
+        Mono audio at :data:`SAMPLE_RATE` Hz; a clip shorter than a frame is zero-padded
+        to one.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_frames, N_FFT)
+        A read-only view: frame ``f`` is ``samples[f * HOP : f * HOP + N_FFT]``,
+        ``n_frames = 1 + (n - N_FFT) // HOP``.
+    """
+    x = np.asarray(samples, dtype=np.float32)
+    if x.shape[0] < N_FFT:
+        x = np.pad(x, (0, N_FFT - x.shape[0]))
+    return np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP]
+
+
+def peak_bins(pitches: np.ndarray) -> np.ndarray:
+    """STFT bin of each log-frequency (semitones above :data:`F_REF_HZ`): the bin the
+    presence and coherence checks read a catalogue peak at.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        Bins of an ``N_FFT``-point spectrum at :data:`SAMPLE_RATE` Hz.
+    """
+    freq = F_REF_HZ * 2.0 ** (np.asarray(pitches, np.float64) / 12.0)
+    return np.rint(freq / (SAMPLE_RATE / N_FFT)).astype(np.int64)
 
 
 def _log_spectrum(
@@ -86,11 +121,8 @@ def _log_spectrum(
     ``power_fold`` (shape ``(hi - lo, j)``) the squared magnitudes summed over blocks of
     ``power_block`` frames times it (one row per whole block), taken while they are in
     cache: ``(log_spec, folded)`` or ``(log_spec, folded, power_folded)``."""
-    x = np.asarray(samples, dtype=np.float32)
-    if x.shape[0] < N_FFT:
-        x = np.pad(x, (0, N_FFT - x.shape[0]))
-    n_frames = 1 + (x.shape[0] - N_FFT) // HOP
-    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:n_frames]
+    frames = stft_frames(samples)
+    n_frames = frames.shape[0]
     out = np.empty((n_frames, hi - lo), np.float32)
     folded = None if fold is None else np.empty((n_frames, fold.shape[1]), np.float32)
     powered = None

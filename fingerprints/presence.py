@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from fingerprints.landmarks import F_MAX_HZ, F_REF_HZ, FRAME_S, N_FFT, SAMPLE_RATE
+from fingerprints.landmarks import F_MAX_HZ, F_REF_HZ, FRAME_S, N_FFT, SAMPLE_RATE, peak_bins
 
 WINDOW_S = 8.0
 """Window over which presence is summed, seconds of upload time (the shortest sample the
@@ -129,8 +129,7 @@ def verify(
     t_all = np.asarray(peak_times)
     lo, hi = np.searchsorted(t_all, [offset_frames - reach, offset_frames + scale * n_q + reach])
     tc = t_all[lo:hi].astype(np.float64)
-    freq = F_REF_HZ * 2.0 ** ((np.asarray(peak_pitches[lo:hi], np.float64) + pitch_shift) / 12.0)
-    fb = np.rint(freq / _HZ_PER_BIN).astype(np.int64) - _LO_BIN
+    fb = peak_bins(np.asarray(peak_pitches[lo:hi], np.float64) + pitch_shift) - _LO_BIN
     ok = (fb >= 0) & (fb < n_f)
     tc, fb = tc[ok], fb[ok]
     if tc.size < MIN_PEAKS:

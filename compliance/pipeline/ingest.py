@@ -282,6 +282,19 @@ def compact(store, index_dir: Path, *, max_postings: int = 200_000_000) -> str |
     return merged.name
 
 
+def _read_source_again(track, track_id: str, max_duration_s: float, max_bytes: int):
+    """Decode a catalogue track's stored source file again for an index it lacks,
+    refusing a file that is no longer the audio that was ingested (content hash)."""
+    path = Path((track.source_path if track is not None else None) or "")
+    _check_readable(path)
+    if track is None or content_hash(path) != track.content_hash:
+        raise CatalogueError(
+            f"{track_id}: {path} is no longer the audio that was ingested",
+            code="catalogue_source_changed",
+        )
+    return _decode_catalogue_audio(path, max_duration_s, max_bytes)
+
+
 def backfill_covers(
     store,
     *,
@@ -325,15 +338,8 @@ def backfill_covers(
     for track in store.list_tracks(include_disabled=True):
         if track.id in covered:
             continue
-        path = Path(track.source_path or "")
         try:
-            _check_readable(path)
-            if content_hash(path) != track.content_hash:
-                raise CatalogueError(
-                    f"{track.id}: {path} is no longer the audio that was ingested",
-                    code="catalogue_source_changed",
-                )
-            clip = _decode_catalogue_audio(path, max_duration_s, max_bytes)
+            clip = _read_source_again(track, track.id, max_duration_s, max_bytes)
             _spec, seq = cover.analyse(clip.samples)
         except CodedError as exc:
             report.failed.append((track.source_path or track.id, *error_parts(exc)))
@@ -372,18 +378,12 @@ def backfill_phases(
         fps, failed = {}, []
         for track_id in old.track_ids:
             track = store.get_track(track_id)
-            path = Path(track.source_path or "") if track is not None else Path("")
+            source = (track.source_path if track is not None else None) or track_id
             try:
-                _check_readable(path)
-                if track is None or content_hash(path) != track.content_hash:
-                    raise CatalogueError(
-                        f"{track_id}: {path} is no longer the audio that was ingested",
-                        code="catalogue_source_changed",
-                    )
-                clip = _decode_catalogue_audio(path, max_duration_s, max_bytes)
+                clip = _read_source_again(track, track_id, max_duration_s, max_bytes)
                 fps[track_id] = landmarks.fingerprint(clip.samples)
             except CodedError as exc:
-                failed.append((str(path) if str(path) != "." else track_id, *error_parts(exc)))
+                failed.append((source, *error_parts(exc)))
         if failed:
             report.failed.extend(failed)
             continue
