@@ -228,3 +228,40 @@ def test_reindex_gives_an_older_catalogue_its_phases(tmp_path):
     again = run.invoke(main, ["catalogue", "reindex"], env=env)
     assert "0 re-fingerprinted with phases, 0 failed" in again.output  # nothing twice
     app.store.close()
+
+
+def test_a_confident_coherence_check_widens_the_span_of_the_alignment_it_confirms():
+    """A 19 s sample under its bed kept 25 anchors over 4.6 s: enough to carry the match,
+    too short for the policy's 5 s, while the coherence check found the whole excerpt
+    (D00282 of the development corpus, reported as a pass before)."""
+    from compliance.detectors.landmark_evidence import span
+    from compliance.domain import ReleaseMetadata, Verdict
+    from compliance.policy import load_policy
+    from compliance.settings import DEFAULT_POLICY
+    from fingerprints.align import LandmarkMatch
+
+    lm = LandmarkMatch(
+        track=0, inliers=25, query_start_s=18.9, query_end_s=23.5, catalogue_start_s=143.1,
+        catalogue_end_s=147.7, speed_ratio=1.0, pitch_shift_semitones=0.0,
+        coherence_z=22.5, coherence_span_s=(4.0, 24.0),
+    )  # fmt: skip
+    cm = CatalogueMatch("song", 240.0, lm)
+    q0, q1, c0, c1 = span(cm)
+    assert (q0, q1) == (4.0, 24.0)
+    assert c0 == pytest.approx(128.2) and c1 == pytest.approx(148.2)
+    ev = landmark_evidence(cm, kind=EvidenceKind.REMIX, detector="remix", version="4",
+                           explanation="x", details={})  # fmt: skip
+    assert ev.raw_unit == "aligned_landmarks" and ev.matched_s == pytest.approx(20.0)
+    decision = load_policy(DEFAULT_POLICY).evaluate([ev], ReleaseMetadata())
+    assert decision.verdict is Verdict.REVIEW
+    assert [r.rule_id for r in decision.rules_fired] == ["remix-review"]
+    # the anchors' span alone: a pass (matched 4.6 s < 5 s)
+    short = dataclasses.replace(ev, matched_s=lm.matched_s, query_start_s=lm.query_start_s)
+    assert load_policy(DEFAULT_POLICY).evaluate([short], ReleaseMetadata()).verdict is Verdict.PASS
+    # a coherence score under its midpoint does not widen the alignment
+    weak = dataclasses.replace(lm, coherence_z=COHERENCE_MIDPOINT - 3.0)
+    assert span(CatalogueMatch("song", 240.0, weak))[:2] == (18.9, 23.5)
+    # nor does a presence span the alignment outweighs (presence z 12: strength 0.65)
+    pres = dataclasses.replace(lm, coherence_z=None, coherence_span_s=None, presence_z=12.0,
+                               presence_span_s=(4.0, 24.0))  # fmt: skip
+    assert span(CatalogueMatch("song", 240.0, pres))[:2] == (18.9, 23.5)

@@ -16,9 +16,10 @@ from compliance.domain import Evidence, EvidenceKind
 
 class RemixDetector:
     name = "remix"
-    version = "3"
+    version = "4"
     """2: weak alignments and thin vote cells confirmed by the presence check; 3: and by
-    the coherence check (the catalogue recording's waveform)."""
+    the coherence check (the catalogue recording's waveform); 4: a confident coherence
+    check widens the reported span of an alignment it confirms."""
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         upload_s = ctx.clip.duration_s

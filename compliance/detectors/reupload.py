@@ -25,9 +25,10 @@ CHROMAPRINT_CANDIDATES = 3
 
 class ReuploadDetector:
     name = "reupload"
-    version = "3"
+    version = "4"
     """2: strength is the stronger of the alignment and the presence check; 3: a match
-    carried by the coherence check is a sample, not a re-upload."""
+    carried by the coherence check is a sample, not a re-upload; 4: the coverage counts
+    the span a confident coherence check confirms (:func:`span`)."""
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         upload_s = ctx.clip.duration_s
