@@ -471,11 +471,12 @@ CONFIRM_FRAMES = 24
 frames (two vote bins); elsewhere it found another alignment of the same track."""
 
 
-def _coherent_cell(cell: Cell) -> bool:
-    """Whether a cell is at the original speed and pitch (the coherence check's case)."""
+def _at_original_speed(scale: float, pitch_shift: float) -> bool:
+    """Whether a cell or an alignment is at the original speed and pitch (the coherence
+    check's case)."""
     return (
-        abs(cell.scale - 1.0) <= coherence.MAX_SCALE_ERROR
-        and abs(cell.pitch_shift) <= coherence.MAX_PITCH_SHIFT
+        abs(scale - 1.0) <= coherence.MAX_SCALE_ERROR
+        and abs(pitch_shift) <= coherence.MAX_PITCH_SHIFT
     )
 
 
@@ -497,14 +498,33 @@ def _presence_stage(
     upload_s = q.duration_s
     if any(m.track in strong and m.matched_s >= 0.9 * upload_s for m in matches):
         return matches  # a catalogue recording is the upload: no room for a sample
-    cells = vote_cells(q, hits, top=verify_cells, exclude=strong, votes=votes)
-    if not cells:
-        return matches
-    contrast = presence.contrast_map(spec)
     reach = round(REGION_S / FRAME_S)
-    best: dict[int, tuple[presence.Presence, Cell]] = {}
+    spectrum = None  # the upload's STFT, once a check needs it
     coherent: dict[int, coherence.Coherence] = {}
-    spectrum = None  # the upload's STFT, once a cell needs it
+    # A strong alignment at the original speed and pitch is checked for the waveform too:
+    # its anchors, all near the upload's own peaks, can start late and end early in a
+    # sample, and the check finds where the sample is to a peak or two.
+    for m in matches:
+        if m.track not in strong or m.track in coherent:
+            continue
+        if not _at_original_speed(m.speed_ratio, m.pitch_shift_semitones):
+            continue
+        codes, peaks = index.track_phases(m.track), index.track_peaks(m.track)
+        if codes is None or peaks is None:
+            continue
+        q0, q1 = m.query_start_s / FRAME_S, m.query_end_s / FRAME_S
+        mid = 0.5 * (q0 + q1)  # the line's offset there, at time scale 1
+        off = m.catalogue_start_s / FRAME_S + m.speed_ratio * (mid - q0) - mid
+        spectrum = spectrum or coherence.UploadSpectrum(samples)
+        co = coherence.verify(
+            spectrum, peaks[0], peak_bins(peaks[1]), codes, offset_frames=off,
+            region=(max(0, int(q0) - reach), int(q1) + reach),
+        )  # fmt: skip
+        if co is not None:
+            coherent[m.track] = co
+    cells = vote_cells(q, hits, top=verify_cells, exclude=strong, votes=votes)
+    contrast = presence.contrast_map(spec) if cells else None
+    best: dict[int, tuple[presence.Presence, Cell]] = {}
     for cell in cells:
         peaks = index.track_peaks(cell.track)
         if peaks is None:
@@ -520,11 +540,11 @@ def _presence_stage(
             pr = presence.shifted(pr, r0, cell.scale)
         if pr is not None and (cell.track not in best or pr.z > best[cell.track][0].z):
             best[cell.track] = (pr, cell)
-        codes = index.track_phases(cell.track) if _coherent_cell(cell) else None
+        original = _at_original_speed(cell.scale, cell.pitch_shift)
+        codes = index.track_phases(cell.track) if original else None
         if codes is None:
             continue
-        if spectrum is None:
-            spectrum = coherence.UploadSpectrum(samples)
+        spectrum = spectrum or coherence.UploadSpectrum(samples)
         co = coherence.verify(
             spectrum, peaks[0], peak_bins(peaks[1]), codes, region=(r0, r1),
             # the cell's offset at its hits, at time scale 1

@@ -281,7 +281,7 @@ def verify(
         i = int(np.argmax(z))
         if not np.isfinite(z[i]) or (best is not None and z[i] <= best.z):
             continue
-        q0, q1 = _extent(csum, tq, q_lo, q_hi, (int(starts[i]), int(starts[i]) + width))
+        q0, q1 = _extent(c, tq, q_hi, (int(starts[i]), int(starts[i]) + width))
         best = Coherence(
             z=float(z[i]),
             offset_frames=off,
@@ -292,17 +292,15 @@ def verify(
     return best
 
 
-def _extent(
-    csum: np.ndarray, tq: np.ndarray, q_lo: int, q_hi: int, window: tuple[int, int]
-) -> tuple[int, int]:
-    """The best window extended by the best run of whole seconds whose mean coherence
-    per peak is above :data:`EXTENT_DRIFT` (Kadane's maximum subarray), when the two
-    overlap: a sample longer than the window is reported whole."""
-    step = round(1.0 / FRAME_S)
-    edges = np.arange(q_lo, q_hi + step, step)
-    idx = np.searchsorted(tq, edges)
-    best, lo, hi = best_run(np.diff(csum[idx]) - EXTENT_DRIFT * np.diff(idx))
-    a, b = int(edges[lo]), min(int(edges[min(hi, edges.size - 1)]), q_hi)
-    if best <= 0.0 or b <= window[0] or a >= window[1]:
-        return window[0], min(window[1], q_hi)
-    return min(a, window[0]), max(b, min(window[1], q_hi))
+def _extent(c: np.ndarray, tq: np.ndarray, q_hi: int, window: tuple[int, int]) -> tuple[int, int]:
+    """Where the waveform is present: the run of consecutive peaks (upload frames ``tq``,
+    coherences ``c``) whose coherence minus :data:`EXTENT_DRIFT` sums highest (Kadane's
+    maximum subarray, at the resolution of the peaks, so the edges fall within a peak
+    or two of where the sample starts and ends), when it overlaps the best window; the
+    window otherwise. A sample longer or shorter than the window is reported as it is."""
+    best, lo, hi = best_run(c - EXTENT_DRIFT)
+    if best > 0.0:
+        a, b = int(tq[lo]), int(tq[hi - 1]) + 1
+        if b > window[0] and a < window[1]:
+            return a, min(b, q_hi)
+    return window[0], min(window[1], q_hi)

@@ -211,12 +211,17 @@ def _extent(
 
 def best_run(gain: np.ndarray) -> tuple[float, int, int]:
     """The contiguous run of ``gain`` with the largest sum (Kadane's maximum subarray):
-    ``(sum, start, stop)``, ``(0.0, 0, 0)`` when no run sums above zero."""
-    best, run, start, lo, hi = 0.0, 0.0, 0, 0, 0
-    for k, g in enumerate(gain):
-        if run <= 0.0:
-            run, start = 0.0, k
-        run += float(g)
-        if run > best:
-            best, lo, hi = run, start, k + 1
-    return best, lo, hi
+    ``(sum, start, stop)``, ``(0.0, 0, 0)`` when no run sums above zero. Vectorised: the
+    run ending before ``j`` that sums highest starts after the lowest prefix sum before
+    it (the latest one, as Kadane's scan restarts there)."""
+    g = np.asarray(gain, np.float64)
+    if g.size == 0:
+        return 0.0, 0, 0
+    prefix = np.concatenate([[0.0], np.cumsum(g)])
+    gained = prefix - np.minimum.accumulate(prefix)
+    hi = int(np.argmax(gained))
+    if gained[hi] <= 0.0:
+        return 0.0, 0, 0
+    head = prefix[:hi]
+    lo = hi - 1 - int(np.argmin(head[::-1]))  # the latest lowest prefix before hi
+    return float(gained[hi]), lo, hi

@@ -164,11 +164,14 @@ def test_search_finds_a_quiet_sample_by_its_waveform(tracks, tmp_path):
     fps = {"song": L.fingerprint(song), "other": L.fingerprint(other)}
     Segment.build(fps, name="seg-a").save(tmp_path)
     index = LandmarkIndex.open(tmp_path, ["seg-a"])
-    upload = _sample_under(song, bed, rel_db=-6.0, delay=55.5)
+    upload = _sample_under(song, bed, rel_db=-6.0, delay=55.5, at=10.5)
     found = [m for m in search(index, upload) if index.track_ids[m.track] == "song"]
     best = max(found, key=lambda m: m.coherence_z or 0.0)
     assert best.coherence_z is not None and best.coherence_z > COHERENCE_MIDPOINT
-    assert abs(best.catalogue_start_s - best.query_start_s - 2.0) < 0.1
+    assert abs(best.catalogue_start_s - best.query_start_s - 1.5) < 0.1
+    # the excerpt is at 10.5-22.5 s (plus 5 ms): its extent to a peak or two, not to
+    # the whole second
+    assert np.allclose(best.coherence_span_s, (10.5, 22.5), atol=0.25)
     cm = CatalogueMatch("song", 36.0, best)
     assert match_strength(cm) > 0.9 and masked(cm)
     ev = landmark_evidence(cm, kind=EvidenceKind.REMIX, detector="remix", version="3",
@@ -265,3 +268,18 @@ def test_a_confident_coherence_check_widens_the_span_of_the_alignment_it_confirm
     pres = dataclasses.replace(lm, coherence_z=None, coherence_span_s=None, presence_z=12.0,
                                presence_span_s=(4.0, 24.0))  # fmt: skip
     assert span(CatalogueMatch("song", 240.0, pres))[:2] == (18.9, 23.5)
+
+
+def test_a_strong_alignment_at_the_original_speed_gets_the_waveforms_extent(tracks, tmp_path):
+    """A sample over its bed aligns with many anchors (no vote cell is checked for it);
+    the coherence check still runs at its line and gives the sample's extent."""
+    from compliance.detectors.landmark_evidence import span
+
+    song, bed, other = tracks
+    fps = {"song": L.fingerprint(song), "other": L.fingerprint(other)}
+    index = LandmarkIndex([Segment.build(fps)])
+    upload = _sample_under(song, bed, rel_db=6.0, delay=55.5)
+    (m,) = [m for m in search(index, upload) if index.track_ids[m.track] == "song"]
+    assert m.inliers >= 30 and m.coherence_z is not None and m.coherence_z > COHERENCE_MIDPOINT
+    q0, q1, c0, _ = span(CatalogueMatch("song", 40.0, m))
+    assert np.allclose((q0, q1), (10.0, 22.0), atol=0.25) and abs(c0 - 12.0) < 0.25

@@ -179,3 +179,29 @@ def test_merge_with_a_segment_without_peaks_keeps_the_others():
     merged = Segment.merge([Segment.build(b), Segment.build(a)])
     assert merged.track_peaks(0)[0].size == 0  # the format-3 track: nothing to check
     np.testing.assert_array_equal(merged.track_peaks(1)[0], a["a"].peaks.t)
+
+
+def _best_run_loop(gain):
+    """Kadane's scan as first written (the reference of the vectorised best_run)."""
+    best, run, start, lo, hi = 0.0, 0.0, 0, 0, 0
+    for k, g in enumerate(gain):
+        if run <= 0.0:
+            run, start = 0.0, k
+        run += float(g)
+        if run > best:
+            best, lo, hi = run, start, k + 1
+    return best, lo, hi
+
+
+def test_best_run_is_kadanes_scan():
+    from fingerprints.presence import best_run
+
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 2, 5, 50, 2000):
+        for shift in (-0.6, -0.3, 0.0, 0.2):
+            # integer-valued gains: sums are exact, so ties break the same way
+            gain = np.round(rng.normal(shift, 1.0, n) * 4.0)
+            got, want = best_run(gain), _best_run_loop(gain)
+            assert got[0] == pytest.approx(want[0]) and got[1:] == want[1:], (n, shift)
+    assert best_run(np.array([-1.0, -2.0])) == (0.0, 0, 0)
+    assert best_run(np.array([1.0, -3.0, 2.0, 2.0, -1.0])) == (4.0, 2, 4)
