@@ -422,8 +422,9 @@ def search(
     presence check (:mod:`fingerprints.presence`) of the ``verify_cells`` fullest vote
     cells of tracks without a strong alignment (fewer than ``verify_below`` anchors),
     unless a strong alignment already covers nine tenths of the upload, and the
-    coherence check (:mod:`fingerprints.coherence`) of those cells at the original speed
-    and pitch. Matches they confirm get ``presence_z`` and ``coherence_z``; alignments
+    coherence check (:mod:`fingerprints.coherence`) of those cells and of the strong
+    alignments at the original speed and pitch (which gives a sample over its bed its
+    extent). Matches they confirm get ``presence_z`` and ``coherence_z``; alignments
     they find that the landmark alignment did not (other tracks, or another offset of a
     weakly aligned track) are appended, coherent ones first, then by presence.
 
