@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from _servicebench import _json_or_raw
+from _servicebench import json_or_raw
 
 
 class ProtocolError(Exception):
@@ -61,7 +61,7 @@ class Connection:
                 continue
             if not keep:
                 await self.close()
-            return status, _json_or_raw(body)
+            return status, json_or_raw(body)
         raise AssertionError("unreachable")
 
     async def _read_answer(self) -> tuple[int, bytes, bool]:

@@ -53,7 +53,7 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if values else float("nan")
 
 
-def _json_or_raw(raw: bytes):
+def json_or_raw(raw: bytes):
     try:
         return json.loads(raw or b"null")
     except ValueError:
@@ -234,7 +234,7 @@ class Service:
                 if attempt:
                     raise
                 continue
-            return r.status, _json_or_raw(raw)
+            return r.status, json_or_raw(raw)
         raise AssertionError("unreachable")
 
     def _request_once(self, method, path, body, headers, timeout) -> tuple[int, dict]:
@@ -243,7 +243,7 @@ class Service:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as exc:
-            return exc.code, _json_or_raw(exc.read())
+            return exc.code, json_or_raw(exc.read())
 
     def submit(self, name: str, data: bytes, metadata: dict | None = None):
         body, ctype = multipart([(name, data)], metadata)
