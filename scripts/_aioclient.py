@@ -21,6 +21,21 @@ import contextlib
 from _servicebench import json_or_raw
 
 
+def _app_duration(server_timing: str) -> float | None:
+    """``dur`` of the ``app`` metric of a Server-Timing header, ms (None without one)."""
+    for metric in server_timing.split(","):
+        name, *params = (part.strip() for part in metric.split(";"))
+        if name == "app":
+            for param in params:
+                key, _, value = param.partition("=")
+                if key == "dur":
+                    try:
+                        return float(value)
+                    except ValueError:
+                        return None
+    return None
+
+
 class ProtocolError(Exception):
     """The server's answer is not HTTP/1.1 this client understands."""
 
@@ -35,6 +50,8 @@ class Connection:
             self.auth += "Connection: close\r\n"
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self.server_ms: float | None = None
+        """The last answer's ``Server-Timing: app;dur=`` (the service's own time), ms."""
 
     def prepare(self, method: str, path: str, body: bytes = b"", content_type: str = "") -> bytes:
         """The request's bytes (head and body), built before it is timed."""
@@ -81,6 +98,7 @@ class Connection:
         else:
             body = await self._reader.readexactly(int(headers.get("content-length", "0")))
         keep = headers.get("connection", "").lower() != "close"
+        self.server_ms = _app_duration(headers.get("server-timing", ""))
         return int(parts[1]), body, keep
 
     async def _read_chunked(self) -> bytes:

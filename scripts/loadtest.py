@@ -36,7 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from _aioclient import Connection
 from _servicebench import WORKER_READY_S, Service, multipart, pct, wav_bytes
 
-TIMELINE = ("workers", "submit_at", "submit_ms", "read_at", "read_ms", "t_submitted_s")
+TIMELINE = ("workers", "submit_at", "submit_ms", "read_at", "read_ms", "read_server_ms",
+            "t_submitted_s")  # fmt: skip
 """What ``--dump`` writes per round: request start times (s) and latencies (ms)."""
 POLL_S = 0.25
 """Wait between two status reads of one scan, seconds."""
@@ -110,7 +111,8 @@ async def _async_round(svc: Service, audio: list, scans: list[dict], carried: li
             while time.monotonic() < deadline:
                 t = time.perf_counter()
                 status, answer = await conn.send(request)
-                if record_read(scan, t, (time.perf_counter() - t) * 1000, status, answer):
+                ms = (time.perf_counter() - t) * 1000
+                if record_read(scan, t, ms, status, answer, conn.server_ms):
                     break
                 await asyncio.sleep(POLL_S)
 
@@ -139,6 +141,7 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
     read_lat: list[float] = []
     sub_at: list[float] = []  # when each request started, seconds into the round
     read_at: list[float] = []
+    read_server: list[float] = []  # the service's own time (Server-Timing), asyncio client
     t_origin = time.perf_counter()
     errors: list[str] = []
     scans: list[dict] = []
@@ -166,11 +169,13 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
             scans.append({"scan_id": s["scan_id"], "analysis_id": s["analysis_id"],
                           "deduplicated": s["deduplicated"], "dup": dup, "name": name})  # fmt: skip
 
-    def record_read(scan: dict, t: float, ms: float, status: int, body) -> bool:
+    def record_read(scan: dict, t: float, ms: float, status: int, body,
+                    server_ms: float | None = None) -> bool:  # fmt: skip
         """Keep a status read's figures; True when the scan has ended."""
         with lock:
             read_lat.append(ms)
             read_at.append(t - t_origin)
+            read_server.append(float("nan") if server_ms is None else server_ms)
             if status != 200:
                 errors.append(f"read {scan['scan_id']}: {status} {body}")
                 return False
@@ -239,7 +244,8 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
     return {
         "workers": workers, "releases": len(audio) + len(carried), "distinct": distinct,
         "duplicates": len(dups), "submit_ms": sub_lat, "read_ms": read_lat,
-        "submit_at": sub_at, "read_at": read_at, "t_submitted_s": t_submitted,
+        "submit_at": sub_at, "read_at": read_at, "read_server_ms": read_server,
+        "t_submitted_s": t_submitted,
         "errors": errors,
         "scans": scans, "ends": ends, "submit_s": t_submitted, "wall_s": t_done - t0,
         "scan_span_s": span, "per_min": (len(ids) - 1) / span * 60 if span > 0 else float("nan"),
@@ -388,6 +394,27 @@ def _slowest(ms: list[float], at: list[float], n: int = 3) -> str:
     return " ".join(out) or "-"
 
 
+READ_TARGET_MS = 20.0
+"""The status read target (issue 3: p99 <= 20 ms)."""
+
+
+def _where_reads_wait(timeline: list[dict]) -> str:
+    """Of the status reads over the target, how long the service itself took (its
+    Server-Timing header: from the application's first byte of the request to its answer):
+    a slow read with a fast service waited outside the application (the socket, the event
+    loop, the client)."""
+    slow = [srv for t in timeline
+            for ms, srv in zip(t["read_ms"], t["read_server_ms"], strict=True)
+            if ms > READ_TARGET_MS]  # fmt: skip
+    known = [v for v in slow if v == v]  # NaN: no header (the threaded client)
+    if not known:
+        return f"status reads over {READ_TARGET_MS:.0f} ms: {len(slow)}"
+    over = sum(v > READ_TARGET_MS for v in known)
+    return (f"status reads over {READ_TARGET_MS:.0f} ms: {len(slow)}; the service's own time "
+            f"in them (Server-Timing) median {statistics.median(known):.1f} ms, max "
+            f"{max(known):.1f} ms, over {READ_TARGET_MS:.0f} ms in {over}")  # fmt: skip
+
+
 def _waves(ms: list[float], at: list[float], n: int) -> str:
     """The slowest of the round's first ``n`` submissions (in start order: the clients'
     first requests, which all arrive at once) and the p99 of the others, as
@@ -474,6 +501,7 @@ def main() -> int:
               f"{_slowest(tl[1]['submit_ms'], tl[1]['submit_at'])} (2w); status "
               f"{_slowest(tl[0]['read_ms'], tl[0]['read_at'])} (1w), "
               f"{_slowest(tl[1]['read_ms'], tl[1]['read_at'])} (2w)")  # fmt: skip
+        print(f"  {_where_reads_wait(tl)}")
         if args.pace_s <= 0:  # paced clients start apart: no wave
             w1, w2 = (_waves(t["submit_ms"], t["submit_at"], args.clients) for t in tl)
             print(
@@ -505,7 +533,7 @@ def main() -> int:
               f"{med['per_min_1']:.1f} (1 worker), {med['per_min_2']:.1f} (2 workers); "
               f"baseline submit p50 {med['base_submit_p50']:.1f} ms, status p50/p99 "
               f"{med['base_read_p50']:.1f}/{med['base_read_p99']:.1f} ms")  # fmt: skip
-    print("targets: submission p99 <= 100 ms, status reads p99 <= 20 ms")
+    print(f"targets: submission p99 <= 100 ms, status reads p99 <= {READ_TARGET_MS:.0f} ms")
     print("checks:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 

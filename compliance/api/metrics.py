@@ -115,6 +115,11 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # the application's own time to the answer (W3C Server-Timing): what a
+                # client measures beyond it was spent outside (network, queueing)
+                ms = (time.perf_counter() - started) * 1000.0
+                timing = (b"server-timing", f"app;dur={ms:.2f}".encode())
+                message = {**message, "headers": [*message.get("headers", ()), timing]}
             await send(message)
 
         started = time.perf_counter()
