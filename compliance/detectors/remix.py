@@ -19,7 +19,8 @@ class RemixDetector:
     version = "4"
     """2: weak alignments and thin vote cells confirmed by the presence check; 3: and by
     the coherence check (the catalogue recording's waveform); 4: a confident coherence
-    check widens the reported span of an alignment it confirms."""
+    check widens the reported span of an alignment it confirms, strong alignments at the
+    original speed are checked too, and the check's extent is per peak, not per second."""
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         upload_s = ctx.clip.duration_s

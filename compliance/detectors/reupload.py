@@ -28,7 +28,7 @@ class ReuploadDetector:
     version = "4"
     """2: strength is the stronger of the alignment and the presence check; 3: a match
     carried by the coherence check is a sample, not a re-upload; 4: the coverage counts
-    the span a confident coherence check confirms (:func:`span`)."""
+    the span a confident coherence check confirms (as the remix detector's version 4)."""
 
     def run(self, ctx: ScanContext) -> list[Evidence]:
         upload_s = ctx.clip.duration_s
