@@ -301,7 +301,11 @@ def _server_side(svc: Service) -> dict:
 
     buckets: dict[tuple[str, str, str], float] = {}
     gc_slow = 0.0  # collections that paused the API process for more than 10 ms
+    lag: dict[str, float] = {}  # the event loop's lag histogram (ticks due every 10 ms)
     for line in text.splitlines():
+        if line.startswith("compliance_event_loop_lag_seconds_bucket{"):
+            le = re.search(r'le="([^"]+)"', line).group(1)
+            lag[le] = float(line.rsplit(" ", 1)[1])
         if line.startswith("compliance_gc_pause_seconds_bucket{"):
             le = re.search(r'le="([^"]+)"', line).group(1)
             n = float(line.rsplit(" ", 1)[1])
@@ -320,6 +324,9 @@ def _server_side(svc: Service) -> dict:
         "submit_within_100ms": share("POST", "/v1/releases", "0.1"),
         "read_within_20ms": share("GET", "/v1/scans/{scan_id}", "0.02"),
         "gc_pauses_over_10ms": int(gc_slow),
+        "loop_ticks": int(lag.get("+Inf", 0)),
+        "loop_late_5ms": int(lag.get("+Inf", 0) - lag.get("0.005", 0)),
+        "loop_late_10ms": int(lag.get("+Inf", 0) - lag.get("0.01", 0)),
     }
 
 
@@ -514,7 +521,9 @@ def main() -> int:
         sv = r["server"]
         print(f"  server side (its /metrics histogram): {sv['submit_within_100ms']:.1%} of "
               f"submissions within 100 ms, {sv['read_within_20ms']:.1%} of status reads "
-              f"within 20 ms; {sv['gc_pauses_over_10ms']} GC pauses over 10 ms")  # fmt: skip
+              f"within 20 ms; {sv['gc_pauses_over_10ms']} GC pauses over 10 ms; the event "
+              f"loop late by over 5 / 10 ms at {sv['loop_late_5ms']} / "
+              f"{sv['loop_late_10ms']} of {sv['loop_ticks']} ticks")  # fmt: skip
         print("  checks: " + ", ".join(f"{k}={v}" for k, v in c.items()))
         for e in r["error_samples"]:
             print(f"  error: {e}")

@@ -581,6 +581,30 @@ def test_metrics_count_requests_by_route_and_show_queue_depth(app, client, keys)
     assert 'route="/v1/scans/{scan_id}",status="401"} 1.0' in text
     assert 'compliance_jobs{state="queued"} 1.0' in text
     assert "compliance_http_request_duration_seconds_bucket" in text
+    # the event loop's lag is sampled from start-up on
+    assert "compliance_event_loop_lag_seconds_count" in text
+
+
+def test_the_event_loops_lag_is_what_a_blocking_callback_holds_it():
+    import asyncio
+
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from compliance.api.metrics import watch_loop_lag
+
+    lag = Histogram("lag", "lag", registry=CollectorRegistry(), buckets=(0.01, 0.04, 1.0))
+
+    async def main():
+        task = asyncio.create_task(watch_loop_lag(lag, tick_s=0.005))
+        await asyncio.sleep(0.05)
+        time.sleep(0.06)  # holds the loop: the timer due within 5 ms fires 55-60 ms late
+        await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(main())
+    le = {s.labels["le"]: s.value for s in lag.collect()[0].samples if s.name == "lag_bucket"}
+    assert le["+Inf"] >= 5  # ticks before and after
+    assert le["1.0"] - le["0.04"] >= 1  # the held one, late by over 40 ms
 
 
 def test_the_worker_never_decodes_uploads_in_process(app, client, keys, monkeypatch):

@@ -9,6 +9,7 @@ Every error is ``{"error": {"code", "message"}}`` (see :mod:`compliance.api.erro
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -27,7 +28,7 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
     """
     from compliance.api.catalogue import router as catalogue
     from compliance.api.errors import install_error_handlers
-    from compliance.api.metrics import install_metrics
+    from compliance.api.metrics import install_metrics, watch_loop_lag
     from compliance.api.ratelimit import RateLimiter, RateLimitHeaders
     from compliance.api.routes import health, v1
     from compliance.api.voices import router as voices
@@ -47,6 +48,7 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
         if reader is not None:
             await reader.open()
             _api.state.reader = reader
+        lag = asyncio.create_task(watch_loop_lag(_api.state.metrics.loop_lag))
         if freeze_gc:
             import gc
 
@@ -55,6 +57,7 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
         try:
             yield
         finally:
+            lag.cancel()
             if reader is not None:
                 _api.state.reader = None
                 await reader.close()
