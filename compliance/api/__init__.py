@@ -10,6 +10,7 @@ Every error is ``{"error": {"code", "message"}}`` (see :mod:`compliance.api.erro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -58,6 +59,8 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
             yield
         finally:
             lag.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag
             if reader is not None:
                 _api.state.reader = None
                 await reader.close()
