@@ -502,27 +502,35 @@ def _presence_stage(
     reach = round(REGION_S / FRAME_S)
     spectrum = None  # the upload's STFT, once a check needs it
     coherent: dict[int, coherence.Coherence] = {}
+
+    def check_waveform(track: int, peaks, offset_frames: float, region: tuple[int, int]):
+        """The coherence check of ``track`` at one alignment (time scale 1); the best
+        per track is kept."""
+        nonlocal spectrum
+        codes = index.track_phases(track)
+        if codes is None:
+            return
+        spectrum = spectrum or coherence.UploadSpectrum(samples)
+        co = coherence.verify(
+            spectrum, peaks[0], peak_bins(peaks[1]), codes, offset_frames=offset_frames,
+            region=region,
+        )  # fmt: skip
+        if co is not None and (track not in coherent or co.z > coherent[track].z):
+            coherent[track] = co
+
     # A strong alignment at the original speed and pitch is checked for the waveform too:
     # its anchors, all near the upload's own peaks, can start late and end early in a
     # sample, and the check finds where the sample is to a peak or two.
     for m in matches:
         if m.track not in strong or m.track in coherent:
             continue
-        if not _at_original_speed(m.speed_ratio, m.pitch_shift_semitones):
-            continue
-        codes, peaks = index.track_phases(m.track), index.track_peaks(m.track)
-        if codes is None or peaks is None:
+        peaks = index.track_peaks(m.track)
+        if peaks is None or not _at_original_speed(m.speed_ratio, m.pitch_shift_semitones):
             continue
         q0, q1 = m.query_start_s / FRAME_S, m.query_end_s / FRAME_S
         mid = 0.5 * (q0 + q1)  # the line's offset there, at time scale 1
         off = m.catalogue_start_s / FRAME_S + m.speed_ratio * (mid - q0) - mid
-        spectrum = spectrum or coherence.UploadSpectrum(samples)
-        co = coherence.verify(
-            spectrum, peaks[0], peak_bins(peaks[1]), codes, offset_frames=off,
-            region=(max(0, int(q0) - reach), int(q1) + reach),
-        )  # fmt: skip
-        if co is not None:
-            coherent[m.track] = co
+        check_waveform(m.track, peaks, off, (max(0, int(q0) - reach), int(q1) + reach))
     cells = vote_cells(q, hits, top=verify_cells, exclude=strong, votes=votes)
     contrast = presence.contrast_map(spec) if cells else None
     best: dict[int, tuple[presence.Presence, Cell]] = {}
@@ -541,18 +549,10 @@ def _presence_stage(
             pr = presence.shifted(pr, r0, cell.scale)
         if pr is not None and (cell.track not in best or pr.z > best[cell.track][0].z):
             best[cell.track] = (pr, cell)
-        original = _at_original_speed(cell.scale, cell.pitch_shift)
-        codes = index.track_phases(cell.track) if original else None
-        if codes is None:
-            continue
-        spectrum = spectrum or coherence.UploadSpectrum(samples)
-        co = coherence.verify(
-            spectrum, peaks[0], peak_bins(peaks[1]), codes, region=(r0, r1),
+        if _at_original_speed(cell.scale, cell.pitch_shift):
             # the cell's offset at its hits, at time scale 1
-            offset_frames=cell.offset_frames + (cell.scale - 1.0) * cell.query_frame,
-        )  # fmt: skip
-        if co is not None and (cell.track not in coherent or co.z > coherent[cell.track].z):
-            coherent[cell.track] = co
+            off = cell.offset_frames + (cell.scale - 1.0) * cell.query_frame
+            check_waveform(cell.track, peaks, off, (r0, r1))
     out = []
     for m in matches:
         got, co = best.get(m.track), coherent.get(m.track)

@@ -48,8 +48,8 @@ margin: a larger delay is the next whole-frame offset)."""
 MIN_PEAKS = 16
 """Fewer catalogue peaks in a window than this are not scored."""
 EXTENT_DRIFT = 0.3
-"""Mean coherence per catalogue peak above which a second counts towards the reported
-extent of a sample (a fully coherent peak contributes 1)."""
+"""Mean coherence per catalogue peak above which a run of peaks counts towards the
+reported extent of a sample (a fully coherent peak contributes 1)."""
 MAX_SCALE_ERROR = 0.03
 """Cells whose time scale is within this of 1 are checked at exactly 1 (the vote's scale
 bins are 2 % wide and every hit votes in three of them)."""
@@ -261,7 +261,7 @@ def verify(
     t_all = np.asarray(peak_times, np.int64)
     width = round(window_s / FRAME_S)
     step = round(1.0 / FRAME_S)
-    best: Coherence | None = None
+    best: tuple[float, int, float, np.ndarray, np.ndarray, int] | None = None
     center = round(float(offset_frames))
     for off in range(center - search_frames, center + search_frames + 1):
         lo, hi = np.searchsorted(t_all, [q_lo + off, q_hi + off])
@@ -279,17 +279,19 @@ def verify(
         n = b - a
         z = np.where(n >= MIN_PEAKS, (csum[b] - csum[a]) / np.sqrt(np.maximum(n, 1) / 2.0), -np.inf)
         i = int(np.argmax(z))
-        if not np.isfinite(z[i]) or (best is not None and z[i] <= best.z):
-            continue
-        q0, q1 = _extent(c, tq, q_hi, (int(starts[i]), int(starts[i]) + width))
-        best = Coherence(
-            z=float(z[i]),
-            offset_frames=off,
-            delay_samples=delay,
-            query_start_s=q0 * FRAME_S,
-            query_end_s=q1 * FRAME_S,
-        )
-    return best
+        if np.isfinite(z[i]) and (best is None or z[i] > best[0]):
+            best = (float(z[i]), off, delay, c, tq, int(starts[i]))
+    if best is None:
+        return None
+    score, off, delay, c, tq, start = best
+    q0, q1 = _extent(c, tq, q_hi, (start, start + width))  # of the best offset only
+    return Coherence(
+        z=score,
+        offset_frames=off,
+        delay_samples=delay,
+        query_start_s=q0 * FRAME_S,
+        query_end_s=q1 * FRAME_S,
+    )
 
 
 def _extent(c: np.ndarray, tq: np.ndarray, q_hi: int, window: tuple[int, int]) -> tuple[int, int]:

@@ -12,9 +12,10 @@ calibration is a new detector version.
 Weak alignments (and vote cells too thin to align) are also checked for the *presence*
 of the catalogue's peaks in the upload (:mod:`fingerprints.presence`), which finds
 samples under louder material; its robust z-score has a logistic strength of its own,
-calibrated the same way. Vote cells at the original speed and pitch are also checked
-for the catalogue recording's *waveform* (:mod:`fingerprints.coherence`: the phase of
-its peaks), whose score has a third logistic strength. A match is as strong as the
+calibrated the same way. Vote cells and strong alignments at the original speed and
+pitch are also checked for the catalogue recording's *waveform*
+(:mod:`fingerprints.coherence`: the phase of its peaks), whose score has a third
+logistic strength. A match is as strong as the
 strongest of the three.
 """
 

@@ -406,17 +406,22 @@ class LandmarkIndex:
     def n_hashes(self) -> int:
         return sum(s.n_postings for s in self.segments)
 
+    def _locate(self, track: int) -> tuple[Segment, int]:
+        """The segment of global track ``track`` and its local number there."""
+        k = int(np.searchsorted(self._bases, track, side="right")) - 1
+        return self.segments[k], track - self._bases[k]
+
     def track_peaks(self, track: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Peak frames (sorted) and log-frequencies (semitones) of global track ``track``,
         None when its segment was built without peaks."""
-        k = int(np.searchsorted(self._bases, track, side="right")) - 1
-        return self.segments[k].track_peaks(track - self._bases[k])
+        seg, local = self._locate(track)
+        return seg.track_peaks(local)
 
     def track_phases(self, track: int) -> np.ndarray | None:
         """Phase codes of the peaks of global track ``track``, parallel to
         :meth:`track_peaks`; None when its segment was built without them."""
-        k = int(np.searchsorted(self._bases, track, side="right")) - 1
-        return self.segments[k].track_phases(track - self._bases[k])
+        seg, local = self._locate(track)
+        return seg.track_phases(local)
 
     def nbytes(self) -> int:
         return sum(s.nbytes() for s in self.segments)
