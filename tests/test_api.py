@@ -206,6 +206,23 @@ def test_status_reads_on_postgresql_are_answered_on_the_event_loop(app, client, 
     _error(client.get("/v1/scans/nope", headers=keys["reader"]), 404, "scan_not_found")
 
 
+def test_an_api_process_opens_what_requests_use_before_the_first_request(app):
+    """The blob store (its 256 fan-out folders), the key cache and, on PostgreSQL, the
+    precompiled SQL of a read and of a one-file submission are ready when start-up ends,
+    so a fresh process's first upload does not make folders on its event loop."""
+    from compliance.api import intake
+
+    app.store  # noqa: B018  (serve opens the database before the app)
+    intake.new_release_sql.cache_clear()
+    assert "blobs" not in app.__dict__
+    with TestClient(create_app(app)):
+        assert "blobs" in app.__dict__ and "key_cache" in app.__dict__
+        root = app.settings.home / "blobs"
+        assert all((root / f"{i:02x}").is_dir() for i in range(256))
+        compiled = intake.new_release_sql.cache_info().currsize
+        assert compiled == (1 if app.store.backend == "postgresql" else 0)
+
+
 def test_an_unreachable_database_makes_an_event_loop_read_a_503(monkeypatch):
     import asyncio
 

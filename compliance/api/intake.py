@@ -177,13 +177,13 @@ def new_release_statement(
     for name in ("metadata", *(f"j{i}_payload" for i in range(len(files)))):
         params[name] = Json(params[name])
     return NewReleaseStatement(
-        _new_release_sql(len(files), store.engine.dialect), params, release_id, scans,
+        new_release_sql(len(files), store.engine.dialect), params, release_id, scans,
         [j["id"] for j in jobs], files, metadata, policy_hash, api_key_id,
     )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=16)
-def _new_release_sql(n: int, dialect) -> str:
+def new_release_sql(n: int, dialect) -> str:
     """The SQL of :func:`new_release_statement` for ``n`` files, compiled once per file
     count (SQLAlchemy does not cache the compiled form of a statement with
     data-modifying CTEs; compiling it cost more than its round trip). Its parameters
@@ -192,7 +192,7 @@ def _new_release_sql(n: int, dialect) -> str:
 
 
 def _new_release_statement(n: int):
-    """The statement of :func:`_new_release_sql`: bind parameters only."""
+    """The statement of :func:`new_release_sql`: bind parameters only."""
     from sqlalchemy import column, values
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
