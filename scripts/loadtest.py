@@ -36,8 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from _aioclient import Connection
 from _servicebench import WORKER_READY_S, Service, multipart, pct, wav_bytes
 
-TIMELINE = ("workers", "submit_at", "submit_ms", "read_at", "read_ms", "read_server_ms",
-            "t_submitted_s")  # fmt: skip
+TIMELINE = ("workers", "submit_at", "submit_ms", "submit_server_ms", "read_at", "read_ms",
+            "read_server_ms", "t_submitted_s")  # fmt: skip
 """What ``--dump`` writes per round: request start times (s) and latencies (ms)."""
 POLL_S = 0.25
 """Wait between two status reads of one scan, seconds."""
@@ -93,7 +93,7 @@ async def _async_round(svc: Service, audio: list, scans: list[dict], carried: li
             t = time.perf_counter()
             status, answer = await conn.send(request)
             ms = (time.perf_counter() - t) * 1000
-            record_submit(name, dup, t, ms, status, answer)
+            record_submit(name, dup, t, ms, status, answer, conn.server_ms)
             if pace_s > 0:
                 await asyncio.sleep(max(0.0, pace_s - ms / 1000))
 
@@ -142,6 +142,7 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
     sub_at: list[float] = []  # when each request started, seconds into the round
     read_at: list[float] = []
     read_server: list[float] = []  # the service's own time (Server-Timing), asyncio client
+    sub_server: list[float] = []
     t_origin = time.perf_counter()
     errors: list[str] = []
     scans: list[dict] = []
@@ -158,10 +159,12 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
                 delay = phases.uniform(0.0, period)
             time.sleep(delay)
 
-    def record_submit(name: str, dup: bool, t: float, ms: float, status: int, body) -> None:
+    def record_submit(name: str, dup: bool, t: float, ms: float, status: int, body,
+                      server_ms: float | None = None) -> None:  # fmt: skip
         with lock:
             sub_lat.append(ms)
             sub_at.append(t - t_origin)
+            sub_server.append(float("nan") if server_ms is None else server_ms)
             if status != 202:
                 errors.append(f"submit {name}: {status} {body}")
                 return
@@ -244,7 +247,8 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
     return {
         "workers": workers, "releases": len(audio) + len(carried), "distinct": distinct,
         "duplicates": len(dups), "submit_ms": sub_lat, "read_ms": read_lat,
-        "submit_at": sub_at, "read_at": read_at, "read_server_ms": read_server,
+        "submit_at": sub_at, "submit_server_ms": sub_server, "read_at": read_at,
+        "read_server_ms": read_server,
         "t_submitted_s": t_submitted,
         "errors": errors,
         "scans": scans, "ends": ends, "submit_s": t_submitted, "wall_s": t_done - t0,
@@ -422,13 +426,18 @@ def _where_reads_wait(timeline: list[dict]) -> str:
             f"{max(known):.1f} ms, over {READ_TARGET_MS:.0f} ms in {over}")  # fmt: skip
 
 
-def _waves(ms: list[float], at: list[float], n: int) -> str:
-    """The slowest of the round's first ``n`` submissions (in start order: the clients'
-    first requests, which all arrive at once) and the p99 of the others, as
-    ``max / p99 ms``. A diagnostic: the target is judged on all of them together."""
-    order = [m for _t, m in sorted(zip(at, ms, strict=True))]
-    first, rest = order[:n], order[n:]
-    return f"{max(first, default=float('nan')):.0f} / {pct(rest, 99):.0f} ms"
+def _waves(t: dict, n: int) -> str:
+    """The slowest of the round ``t``'s first ``n`` submissions (in start order: the
+    clients' first requests, which all arrive at once), the service's own time in that
+    one (Server-Timing; ``?`` without the header), and the p99 of the others, as
+    ``max (app X) / p99 ms``. A diagnostic: the target is judged on all of them together."""
+    order = sorted(zip(t["submit_at"], t["submit_ms"], t["submit_server_ms"], strict=True))
+    first, rest = order[:n], [m for _t, m, _s in order[n:]]
+    if not first:
+        return f"- / {pct(rest, 99):.0f} ms"
+    _t, worst, app = max(first, key=lambda x: x[1])
+    shown = f"{app:.0f}" if app == app else "?"
+    return f"{worst:.0f} (app {shown}) / {pct(rest, 99):.0f} ms"
 
 
 def _ok(c: dict) -> bool:
@@ -510,9 +519,10 @@ def main() -> int:
               f"{_slowest(tl[1]['read_ms'], tl[1]['read_at'])} (2w)")  # fmt: skip
         print(f"  {_where_reads_wait(tl)}")
         if args.pace_s <= 0:  # paced clients start apart: no wave
-            w1, w2 = (_waves(t["submit_ms"], t["submit_at"], args.clients) for t in tl)
+            w1, w2 = (_waves(t, args.clients) for t in tl)
             print(
-                f"  submissions, first wave ({args.clients} at once) max / the rest p99: "
+                f"  submissions, first wave ({args.clients} at once) max (the service's own time "
+                f"in it) / the rest p99: "
                 f"{w1} (1w), {w2} (2w)"
             )
         print(f"  baseline (1 client, no worker): submit p50 {r['base_submit_p50']:.1f} ms "
