@@ -90,16 +90,18 @@ def create_app(app: App, *, freeze_gc: bool = False) -> FastAPI:
 def open_request_resources(app: App) -> None:
     """Open, before the first request, what requests would otherwise open on first use:
     the blob store (it makes and fsyncs its 256 fan-out folders, on the event loop when
-    the first upload arrives), the key cache and, when the database is already open
-    (``serve`` opens it before the app), the precompiled SQL of a status read and of a
+    the first upload arrives) and, when the database is already open (``serve`` opens it
+    before the app), the key cache and the precompiled SQL of a status read and of a
     one-file submission. Measured: the first upload to a fresh API process took 40 ms
     more than the next, most of it in the blob store's ``mkdir`` calls, while the event
     loop could serve nothing else; with ``serve --workers N`` every process but the one a
     client happened to warm answered its first wave that way (docs/benchmarks.md)."""
     app.blobs  # noqa: B018
+    store = app.__dict__.get("store")  # not opened here: an unreachable database is a
+    if store is None:  # 503 from /health/ready and the routes, not a failed start-up
+        return
     app.key_cache  # noqa: B018
-    store = app.__dict__.get("store")
-    if store is not None and store.backend == "postgresql":
+    if store.backend == "postgresql":
         from compliance.api import intake
 
         intake.scan_sql(store.engine.dialect)
