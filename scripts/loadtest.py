@@ -521,9 +521,8 @@ def main() -> int:
         if args.pace_s <= 0:  # paced clients start apart: no wave
             w1, w2 = (_waves(t, args.clients) for t in tl)
             print(
-                f"  submissions, first wave ({args.clients} at once) max (the service's own time "
-                f"in it) / the rest p99: "
-                f"{w1} (1w), {w2} (2w)"
+                f"  submissions, first wave ({args.clients} at once) max (the service's own "
+                f"time in it) / the rest p99: {w1} (1w), {w2} (2w)"
             )
         print(f"  baseline (1 client, no worker): submit p50 {r['base_submit_p50']:.1f} ms "
               f"(max {r['base_submit_max']:.1f}); status p50/p99 {r['base_read_p50']:.1f}/"
