@@ -341,6 +341,9 @@ def one_run(args) -> dict:
     svc.keep_alive = not args.new_connections
     try:
         svc.start_server("--workers", str(args.server_workers))
+        # serve's own full collection before it freezes its start-up heap (86 ms here)
+        # is not a pause of the load: only collections after this point are counted
+        gc_at_start = _server_side(svc)["gc_pauses_over_10ms"]
         worker_args = () if args.worker_nice is None else ("--nice", str(args.worker_nice))
         half = args.releases // 2
         n_dup = args.duplicates // 2
@@ -368,6 +371,7 @@ def one_run(args) -> dict:
         rounds[0]["errors"] += baseline["errors"]
         checks = _checks(svc, rounds)
         server = _server_side(svc)
+        server["gc_pauses_over_10ms"] -= gc_at_start
     except Exception:
         print(svc.tail("server"), file=sys.stderr)
         for i in range(2):
@@ -530,7 +534,8 @@ def main() -> int:
         sv = r["server"]
         print(f"  server side (its /metrics histogram): {sv['submit_within_100ms']:.1%} of "
               f"submissions within 100 ms, {sv['read_within_20ms']:.1%} of status reads "
-              f"within 20 ms; {sv['gc_pauses_over_10ms']} GC pauses over 10 ms; the event "
+              f"within 20 ms; {sv['gc_pauses_over_10ms']} GC pauses over 10 ms after start-up; "
+              f"the event "
               f"loop late by over 5 / 10 ms at {sv['loop_late_5ms']} / "
               f"{sv['loop_late_10ms']} of {sv['loop_ticks']} ticks")  # fmt: skip
         print("  checks: " + ", ".join(f"{k}={v}" for k, v in c.items()))
