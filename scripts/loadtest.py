@@ -122,6 +122,11 @@ async def _async_round(svc: Service, audio: list, scans: list[dict], carried: li
     return t_submitted
 
 
+def _or_nan(ms: float | None) -> float:
+    """A Server-Timing figure, NaN when the answer had none (the threaded client)."""
+    return float("nan") if ms is None else ms
+
+
 def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], clients: int,
            seconds: float, deadline: float, carried: list[dict] = (),
            worker_args: tuple[str, ...] = (), pace_s: float = 0.0,
@@ -164,7 +169,7 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
         with lock:
             sub_lat.append(ms)
             sub_at.append(t - t_origin)
-            sub_server.append(float("nan") if server_ms is None else server_ms)
+            sub_server.append(_or_nan(server_ms))
             if status != 202:
                 errors.append(f"submit {name}: {status} {body}")
                 return
@@ -178,7 +183,7 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
         with lock:
             read_lat.append(ms)
             read_at.append(t - t_origin)
-            read_server.append(float("nan") if server_ms is None else server_ms)
+            read_server.append(_or_nan(server_ms))
             if status != 200:
                 errors.append(f"read {scan['scan_id']}: {status} {body}")
                 return False
@@ -307,18 +312,17 @@ def _server_side(svc: Service) -> dict:
     gc_slow = 0.0  # collections that paused the API process for more than 10 ms
     lag: dict[str, float] = {}  # the event loop's lag histogram (ticks due every 10 ms)
     for line in text.splitlines():
-        if line.startswith("compliance_event_loop_lag_seconds_bucket{"):
-            le = re.search(r'le="([^"]+)"', line).group(1)
-            lag[le] = float(line.rsplit(" ", 1)[1])
-        if line.startswith("compliance_gc_pause_seconds_bucket{"):
-            le = re.search(r'le="([^"]+)"', line).group(1)
-            n = float(line.rsplit(" ", 1)[1])
-            gc_slow += {"0.01": -n, "+Inf": n}.get(le, 0.0)
-        if not line.startswith("compliance_http_request_duration_seconds_bucket{"):
+        name, brace, rest = line.partition("_bucket{")
+        if not brace:
             continue
-        labels, value = line[line.index("{") + 1 :].rsplit("} ", 1)
-        kv = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        buckets[(kv["method"], kv["route"], kv["le"])] = float(value)
+        labels, value = rest.rsplit("} ", 1)
+        kv, n = dict(re.findall(r'(\w+)="([^"]*)"', labels)), float(value)
+        if name == "compliance_event_loop_lag_seconds":
+            lag[kv["le"]] = n
+        elif name == "compliance_gc_pause_seconds":
+            gc_slow += {"0.01": -n, "+Inf": n}.get(kv["le"], 0.0)
+        elif name == "compliance_http_request_duration_seconds":
+            buckets[(kv["method"], kv["route"], kv["le"])] = n
 
     def share(method: str, route: str, le: str) -> float:
         total = buckets.get((method, route, "+Inf"), 0.0)
@@ -537,8 +541,7 @@ def main() -> int:
         print(f"  server side (its /metrics histogram): {sv['submit_within_100ms']:.1%} of "
               f"submissions within 100 ms, {sv['read_within_20ms']:.1%} of status reads "
               f"within 20 ms; {sv['gc_pauses_over_10ms']} GC pauses over 10 ms after start-up; "
-              f"the event "
-              f"loop late by over 5 / 10 ms at {sv['loop_late_5ms']} / "
+              f"the event loop late by over 5 / 10 ms at {sv['loop_late_5ms']} / "
               f"{sv['loop_late_10ms']} of {sv['loop_ticks']} ticks")  # fmt: skip
         print("  checks: " + ", ".join(f"{k}={v}" for k, v in c.items()))
         for e in r["error_samples"]:
