@@ -21,19 +21,22 @@ import contextlib
 from _servicebench import json_or_raw
 
 
-def _app_duration(server_timing: str) -> float | None:
-    """``dur`` of the ``app`` metric of a Server-Timing header, ms (None without one)."""
+def server_timings(server_timing: str) -> dict[str, float]:
+    """Every metric of a Server-Timing header that has a numeric ``dur``: name -> ms."""
+    out: dict[str, float] = {}
     for metric in server_timing.split(","):
         name, *params = (part.strip() for part in metric.split(";"))
-        if name == "app":
-            for param in params:
-                key, _, value = param.partition("=")
-                if key == "dur":
-                    try:
-                        return float(value)
-                    except ValueError:
-                        return None
-    return None
+        for param in params:
+            key, _, value = param.partition("=")
+            if key == "dur":
+                with contextlib.suppress(ValueError):  # a malformed figure is left out
+                    out[name] = float(value)
+    return out
+
+
+def _app_duration(server_timing: str) -> float | None:
+    """``dur`` of the ``app`` metric of a Server-Timing header, ms (None without one)."""
+    return server_timings(server_timing).get("app")
 
 
 class ProtocolError(Exception):
@@ -52,6 +55,8 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
         self.server_ms: float | None = None
         """The last answer's ``Server-Timing: app;dur=`` (the service's own time), ms."""
+        self.server_phases: dict[str, float] = {}
+        """The last answer's other Server-Timing metrics (the route's phases), ms."""
 
     def prepare(self, method: str, path: str, body: bytes = b"", content_type: str = "") -> bytes:
         """The request's bytes (head and body), built before it is timed."""
@@ -98,7 +103,8 @@ class Connection:
         else:
             body = await self._reader.readexactly(int(headers.get("content-length", "0")))
         keep = headers.get("connection", "").lower() != "close"
-        self.server_ms = _app_duration(headers.get("server-timing", ""))
+        self.server_phases = server_timings(headers.get("server-timing", ""))
+        self.server_ms = self.server_phases.pop("app", None)
         return int(parts[1]), body, keep
 
     async def _read_chunked(self) -> bytes:

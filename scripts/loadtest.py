@@ -36,8 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from _aioclient import Connection
 from _servicebench import WORKER_READY_S, Service, multipart, pct, wav_bytes
 
-TIMELINE = ("workers", "submit_at", "submit_ms", "submit_server_ms", "read_at", "read_ms",
-            "read_server_ms", "t_submitted_s")  # fmt: skip
+TIMELINE = ("workers", "submit_at", "submit_ms", "submit_server_ms", "submit_phases",
+            "read_at", "read_ms", "read_server_ms", "t_submitted_s")  # fmt: skip
 """What ``--dump`` writes per round: request start times (s) and latencies (ms)."""
 POLL_S = 0.25
 """Wait between two status reads of one scan, seconds."""
@@ -93,7 +93,7 @@ async def _async_round(svc: Service, audio: list, scans: list[dict], carried: li
             t = time.perf_counter()
             status, answer = await conn.send(request)
             ms = (time.perf_counter() - t) * 1000
-            record_submit(name, dup, t, ms, status, answer, conn.server_ms)
+            record_submit(name, dup, t, ms, status, answer, conn.server_ms, conn.server_phases)
             if pace_s > 0:
                 await asyncio.sleep(max(0.0, pace_s - ms / 1000))
 
@@ -148,6 +148,7 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
     read_at: list[float] = []
     read_server: list[float] = []  # the service's own time (Server-Timing), asyncio client
     sub_server: list[float] = []
+    sub_phases: list[dict[str, float]] = []  # the submission's phases (Server-Timing), ms
     t_origin = time.perf_counter()
     errors: list[str] = []
     scans: list[dict] = []
@@ -165,11 +166,13 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
             time.sleep(delay)
 
     def record_submit(name: str, dup: bool, t: float, ms: float, status: int, body,
-                      server_ms: float | None = None) -> None:  # fmt: skip
+                      server_ms: float | None = None,
+                      phases: dict[str, float] | None = None) -> None:  # fmt: skip
         with lock:
             sub_lat.append(ms)
             sub_at.append(t - t_origin)
             sub_server.append(_or_nan(server_ms))
+            sub_phases.append(dict(phases or {}))
             if status != 202:
                 errors.append(f"submit {name}: {status} {body}")
                 return
@@ -252,7 +255,8 @@ def _round(svc: Service, *, workers: int, seeds: list[int], dups: list[bytes], c
     return {
         "workers": workers, "releases": len(audio) + len(carried), "distinct": distinct,
         "duplicates": len(dups), "submit_ms": sub_lat, "read_ms": read_lat,
-        "submit_at": sub_at, "submit_server_ms": sub_server, "read_at": read_at,
+        "submit_at": sub_at, "submit_server_ms": sub_server, "submit_phases": sub_phases,
+        "read_at": read_at,
         "read_server_ms": read_server,
         "t_submitted_s": t_submitted,
         "errors": errors,
@@ -436,6 +440,21 @@ def _where_reads_wait(timeline: list[dict]) -> str:
             f"{max(known):.1f} ms, over {READ_TARGET_MS:.0f} ms in {over}")  # fmt: skip
 
 
+def _phases(timeline: list[dict]) -> str:
+    """Median / p99 of each phase the service reported for the submissions (Server-Timing
+    after ``app``: receive, wait for an upload thread, store, resume on the event loop,
+    db), both rounds together, in the order the service lists them."""
+    by: dict[str, list[float]] = {}
+    for t in timeline:
+        for phases in t["submit_phases"]:
+            for name, ms in phases.items():
+                by.setdefault(name, []).append(ms)
+    if not by:
+        return "submission phases: none reported"
+    shown = ", ".join(f"{n} {pct(v, 50):.1f}/{pct(v, 99):.1f}" for n, v in by.items())
+    return f"submission phases, median/p99 ms (Server-Timing): {shown}"
+
+
 def _waves(t: dict, n: int) -> str:
     """The slowest of the round ``t``'s first ``n`` submissions (in start order: the
     clients' first requests, which all arrive at once), the service's own time in that
@@ -528,6 +547,7 @@ def main() -> int:
               f"{_slowest(tl[0]['read_ms'], tl[0]['read_at'])} (1w), "
               f"{_slowest(tl[1]['read_ms'], tl[1]['read_at'])} (2w)")  # fmt: skip
         print(f"  {_where_reads_wait(tl)}")
+        print(f"  {_phases(tl)}")
         if args.pace_s <= 0:  # paced clients start apart: no wave
             w1, w2 = (_waves(t, args.clients) for t in tl)
             print(

@@ -602,6 +602,43 @@ def test_metrics_count_requests_by_route_and_show_queue_depth(app, client, keys)
     assert "compliance_event_loop_lag_seconds_count" in text
 
 
+def _server_timing(header: str) -> dict[str, float]:
+    out = {}
+    for metric in header.split(","):
+        name, dur = metric.strip().split(";")
+        assert dur.startswith("dur="), header
+        out[name] = float(dur[4:])
+    return out
+
+
+def test_a_submission_says_where_its_time_went(app, client, keys):
+    """Server-Timing and /metrics split a submission into its phases: what a load test
+    needs to tell the wait for an upload thread from the fsyncs or the database."""
+    wav = _wav(synth_piece(5, 3.0, sample_rate=SR))
+    r = _submit(client, keys["submitter"], [("t.wav", wav)])
+    assert r.status_code == 202, r.text
+    timing = _server_timing(r.headers["server-timing"])
+    phases = ["receive", "wait", "store", "resume"]
+    if app.store.backend == "postgresql":  # the insert runs on the event loop
+        phases.append("db")
+    assert list(timing) == ["app", *phases]
+    assert all(v >= 0.0 for v in timing.values()), timing
+    # the phases follow each other inside the application's time (2 decimals each)
+    assert sum(timing[p] for p in phases) <= timing["app"] + 0.01 * len(phases)
+    # the stored upload's fsyncs are in "store", so it is never nothing
+    assert timing["store"] > 0.0
+    # a read records no phase: its header is the application's time alone
+    read = client.get(f"/v1/scans/{r.json()['scans'][0]['scan_id']}", headers=keys["reader"])
+    assert list(_server_timing(read.headers["server-timing"])) == ["app"]
+    text = client.get("/metrics").text
+    for p in phases:
+        count = (
+            "compliance_http_request_phase_seconds_count"
+            f'{{method="POST",phase="{p}",route="/v1/releases"}} 1.0'
+        )
+        assert count in text, p
+
+
 def test_the_event_loops_lag_is_what_a_blocking_callback_holds_it():
     import asyncio
 

@@ -99,23 +99,31 @@ def test_a_non_json_answer_is_kept_raw():
 
 
 def test_the_services_own_time_is_read_from_server_timing():
-    from _aioclient import _app_duration
+    from _aioclient import _app_duration, server_timings
 
     assert _app_duration("app;dur=3.25") == 3.25
     assert _app_duration("db;dur=1, app;desc=x;dur=12") == 12.0
     assert _app_duration("db;dur=1") is None and _app_duration("") is None
     assert _app_duration("app;dur=abc") is None
+    assert server_timings("app;dur=9.5, wait;dur=4, db;desc=x;dur=1.25, bad;dur=?") == {
+        "app": 9.5,
+        "wait": 4.0,
+        "db": 1.25,
+    }
 
     async def main():
-        timed = b"HTTP/1.1 200 OK\r\nserver-timing: app;dur=4.50\r\ncontent-length: 2\r\n\r\n{}"
+        timed = (
+            b"HTTP/1.1 200 OK\r\nserver-timing: app;dur=4.50, store;dur=2\r\n"
+            b"content-length: 2\r\n\r\n{}"
+        )
         plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"
         server = await _serve([timed, plain], [])
         conn = Connection(server.sockets[0].getsockname()[1], "k")
         await conn.send(conn.prepare("GET", "/v1/scans/1"))
-        first = conn.server_ms
+        first = conn.server_ms, conn.server_phases
         await conn.send(conn.prepare("GET", "/v1/scans/1"))
         await conn.close()
         server.close()
-        return first, conn.server_ms
+        return first, (conn.server_ms, conn.server_phases)
 
-    assert asyncio.run(main()) == (4.5, None)
+    assert asyncio.run(main()) == ((4.5, {"store": 2.0}), (None, {}))

@@ -98,6 +98,14 @@ class Metrics:
             ["method", "route"], registry=self.registry,
             buckets=(0.005, 0.01, 0.02, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )  # fmt: skip
+        self.phases = Histogram(
+            "compliance_http_request_phase_seconds",
+            "Time a request spent in one phase of its route (POST /v1/releases: receive "
+            "the body, wait for an upload thread, store the files, resume on the event "
+            "loop, record in the database)",
+            ["method", "route", "phase"], registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+        )  # fmt: skip
         self.loop_lag = Histogram(
             "compliance_event_loop_lag_seconds",
             "How late the API's event loop ran a timer due every 10 ms: time it spent on "
@@ -122,8 +130,25 @@ async def watch_loop_lag(histogram: Histogram, *, tick_s: float = LOOP_TICK_S) -
         histogram.observe(max(0.0, loop.time() - due))
 
 
+PHASES_KEY = "server_timing_phases"
+"""Key of the request scope's ``state`` under which routes leave their phases."""
+
+
+def add_phase(scope, name: str, seconds: float) -> None:
+    """Record that the request spent ``seconds`` in phase ``name`` (a Server-Timing metric
+    name: a token, no spaces). :class:`MetricsMiddleware` adds every phase to the
+    answer's ``Server-Timing`` header after ``app`` and observes it in
+    ``compliance_http_request_phase_seconds``. ``scope``: the ASGI scope (``request.scope``)."""
+    scope.setdefault("state", {}).setdefault(PHASES_KEY, []).append((name, seconds))
+
+
 class MetricsMiddleware:
-    """Pure ASGI middleware (the request body stays a stream for the upload route)."""
+    """Pure ASGI middleware (the request body stays a stream for the upload route).
+
+    Every answer carries ``Server-Timing: app;dur=MS`` (the application's time from the
+    request's arrival to the answer's head), followed by the phases the route recorded
+    with :func:`add_phase` (``POST /v1/releases``: ``receive``, ``wait``, ``store``,
+    ``resume``, ``db``; docs/api.md)."""
 
     def __init__(self, app, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
@@ -140,7 +165,10 @@ class MetricsMiddleware:
                 # the application's own time to the answer (W3C Server-Timing): what a
                 # client measures beyond it was spent outside (network, queueing)
                 ms = (time.perf_counter() - started) * 1000.0
-                timing = (b"server-timing", f"app;dur={ms:.2f}".encode())
+                value = f"app;dur={ms:.2f}"
+                for name, seconds in scope.get("state", {}).get(PHASES_KEY, ()):
+                    value += f", {name};dur={seconds * 1000.0:.2f}"
+                timing = (b"server-timing", value.encode())
                 message = {**message, "headers": [*message.get("headers", ()), timing]}
             await send(message)
 
@@ -152,6 +180,8 @@ class MetricsMiddleware:
             method = scope.get("method", "?")
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            for name, seconds in scope.get("state", {}).get(PHASES_KEY, ()):
+                self.metrics.phases.labels(method, route, name).observe(seconds)
 
 
 def install_metrics(api: FastAPI, core) -> None:

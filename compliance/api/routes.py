@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -15,6 +16,7 @@ from compliance.api.auth import require
 from compliance.api.ern_intake import ErnIntake, ern_text_parts, metadata_mapping
 from compliance.api.errors import ApiError
 from compliance.api.keys import ApiKey
+from compliance.api.metrics import add_phase
 from compliance.api.schemas import (
     ErrorResponse,
     ExplainView,
@@ -104,11 +106,13 @@ async def submit_release(request: Request, key: Annotated[ApiKey, Depends(requir
     )  # fmt: skip
     if isinstance(recorded, intake.NewReleaseStatement):
         statement = recorded
+        t0 = time.perf_counter()
         inserted = await loop_db.count_rows(statement.sql, statement.params)
         # some of the audio known: a transaction finds its jobs, in a thread
         recorded = statement.recorded(inserted) or await run_in_threadpool(
             intake.settle_release, core.store, statement, inserted
         )
+        add_phase(request.scope, "db", time.perf_counter() - t0)
     release_id, scans = recorded
     body = SubmitResponse(
         release_id=release_id,

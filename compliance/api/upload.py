@@ -18,6 +18,7 @@ end (the DDEX ERN intake does all three).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -28,6 +29,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from compliance.api.errors import ApiError
+from compliance.api.metrics import add_phase
 from compliance.errors import ComplianceError
 from compliance.storage.blobs import BlobWriter, LocalBlobStore
 
@@ -289,7 +291,10 @@ async def read_upload_then(
     parts = _Parts(blobs, max_file_bytes, max_files, check_metadata, text_parts, hook)
     parser = MultipartParser(boundary, parts.callbacks())
 
+    times: list[float] = []  # the parse thread's start and end, perf_counter seconds
+
     def finish(tail: bytes) -> T:  # the last bytes, the end checks, the hook's finish
+        times.append(time.perf_counter())
         if tail:
             parser.write(tail)
         parser.finalize()
@@ -299,7 +304,9 @@ async def read_upload_then(
             raise ApiError(400, "files_missing", "no 'files' part: send at least one audio file")
         if hook is not None:
             hook.finish(parts.upload, blobs)
-        return then(parts.upload)
+        out = then(parts.upload)
+        times.append(time.perf_counter())
+        return out
 
     # The body arrives in chunks of up to 64 KiB; they are handed to a worker thread in
     # batches of PARSE_BATCH bytes (one thread hop per batch, not per chunk: under load
@@ -310,13 +317,27 @@ async def read_upload_then(
     # finish late, a few at a time finish in order (measured: docs/benchmarks.md).
     limiter = getattr(request.app.state, "upload_limiter", None)
     pending = bytearray()
+    t0 = time.perf_counter()
     try:
         async for chunk in request.stream():
             pending += chunk
             if len(pending) >= PARSE_BATCH:
                 data, pending = bytes(pending), bytearray()
                 await anyio.to_thread.run_sync(parser.write, data, limiter=limiter)
-        return await anyio.to_thread.run_sync(finish, bytes(pending), limiter=limiter)
+        received = time.perf_counter()
+        out = await anyio.to_thread.run_sync(finish, bytes(pending), limiter=limiter)
+        resumed = time.perf_counter()
+        # Server-Timing phases: the body's arrival (and the parse of all but its last
+        # MiB), the wait for an upload thread, the last parse with the blobs' fsyncs and
+        # ``then``, and the wait for the event loop to run this coroutine again
+        for name, a, b in (
+            ("receive", t0, received),
+            ("wait", received, times[0]),
+            ("store", times[0], times[1]),
+            ("resume", times[1], resumed),
+        ):
+            add_phase(request.scope, name, b - a)
+        return out
     except FormParserError as exc:
         raise ApiError(400, "request_invalid", f"malformed multipart body: {exc}") from None
     finally:
