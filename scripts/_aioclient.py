@@ -34,11 +34,6 @@ def server_timings(server_timing: str) -> dict[str, float]:
     return out
 
 
-def _app_duration(server_timing: str) -> float | None:
-    """``dur`` of the ``app`` metric of a Server-Timing header, ms (None without one)."""
-    return server_timings(server_timing).get("app")
-
-
 class ProtocolError(Exception):
     """The server's answer is not HTTP/1.1 this client understands."""
 

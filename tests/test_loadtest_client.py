@@ -99,12 +99,15 @@ def test_a_non_json_answer_is_kept_raw():
 
 
 def test_the_services_own_time_is_read_from_server_timing():
-    from _aioclient import _app_duration, server_timings
+    from _aioclient import server_timings
 
-    assert _app_duration("app;dur=3.25") == 3.25
-    assert _app_duration("db;dur=1, app;desc=x;dur=12") == 12.0
-    assert _app_duration("db;dur=1") is None and _app_duration("") is None
-    assert _app_duration("app;dur=abc") is None
+    def app(header: str) -> float | None:
+        return server_timings(header).get("app")
+
+    assert app("app;dur=3.25") == 3.25
+    assert app("db;dur=1, app;desc=x;dur=12") == 12.0
+    assert app("db;dur=1") is None and app("") is None
+    assert app("app;dur=abc") is None
     assert server_timings("app;dur=9.5, wait;dur=4, db;desc=x;dur=1.25, bad;dur=?") == {
         "app": 9.5,
         "wait": 4.0,
